@@ -1,0 +1,51 @@
+"""The `vla` command line (DESIGN.md: demo, eval, bench)."""
+
+import argparse
+import sys
+
+from vla_bringup.profile import ROBOTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vla", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run one instruction end to end in simulation")
+    demo.add_argument("--robot", choices=ROBOTS, default="arm")
+    demo.add_argument("--task", help="instruction (default: the robot's default task)")
+    demo.add_argument("--goal", help="goal predicates judged from ground truth, e.g. "
+                                     "'in(red_cube, blue_bin)'")
+    demo.add_argument("--scene", help="scene YAML (default: the robot's default scene)")
+    demo.add_argument("--record", metavar="DIR", help="write DIR/episode.json and episode.gif")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (reserved for noise)")
+    demo.add_argument("--headless", action="store_true",
+                      help="no viewer window (the only mode so far: rendering is offscreen)")
+    demo.add_argument("--model", help="planner model: a local HF model dir or .gguf file")
+    demo.add_argument("--max-steps", type=int, default=0, help="planner step limit (0: default)")
+    demo.add_argument("--real-time-factor", type=float, default=1.0,
+                      help="simulation speed relative to wall time (0: as fast as possible)")
+    demo.add_argument("--startup-timeout", type=float, default=240.0)
+    demo.add_argument("--task-timeout", type=float, default=300.0)
+
+    bench = sub.add_parser("bench", help="measure speed (DESIGN.md benchmark output)")
+    bench.add_argument("name", choices=("sim", "wbc", "planner"))
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--robot", choices=ROBOTS, default="arm")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from vla_bringup.demo import run_demo
+
+        return run_demo(args)
+    if args.command == "bench":
+        from vla_bringup.bench import run_bench
+
+        return run_bench(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

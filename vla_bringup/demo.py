@@ -1,0 +1,111 @@
+"""`vla demo`: bring the whole stack up (real rclpy nodes, one process each), run one
+instruction end to end, print the plan as it is chosen, judge the goal from ground truth."""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import rclpy
+
+from vla_bringup.commander import StackCommander, TaskResult
+from vla_bringup.episode import step_record, write_episode
+from vla_bringup.launcher import StackProcesses
+from vla_bringup.profile import load_profile
+from vla_bringup.ros_env import isolate_ros_env
+from vla_bringup.specs import stack_specs
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def print_feedback(feedback) -> None:
+    step = feedback.step
+    if step.result:  # a finished step
+        say(f"        -> {step.result}" + (f": {step.message}" if step.message else "")
+            + f" ({step.duration_s:.1f} s)")
+        return
+    say(f"  step {feedback.step_index + 1}: {step.text!r:40s} say={step.say:7.2f} "
+        f"can={step.can:4.2f} score={step.score:.4f}  ({step.planner_ms:.0f} ms)")
+    for other in list(feedback.candidates)[1:3]:
+        say(f"           next best: {other.text!r:34s} say={other.say:7.2f} "
+            f"can={other.can:4.2f} score={other.score:.4f}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    env = isolate_ros_env()
+    profile = load_profile(args.robot)
+    task = args.task or profile["default_task"]
+    goal = args.goal if args.goal is not None else (
+        profile["default_goal"] if not args.task else "")
+    scene = str(Path(args.scene).resolve()) if args.scene else profile["default_scene"]
+    overrides = {"mujoco_sim": {"scene": scene, "real_time_factor": args.real_time_factor}}
+    if args.model:
+        overrides["planner"] = {"model_path": args.model}
+    specs = stack_specs(args.robot, overrides)
+    log_dir = Path(args.record or tempfile.mkdtemp(prefix="vla_demo_")) / "logs"
+    say(f"vla demo: robot={args.robot} task={task!r} goal={goal or '(planner outcome)'}")
+    say(f"  scene {scene}; node logs in {log_dir}; ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}")
+    wall_start = time.monotonic()
+    with StackProcesses(specs, log_dir, dict(env)) as stack:
+        rclpy.init()
+        commander = StackCommander(record_camera=bool(args.record))
+        try:
+            return drive(commander, stack, args, task, goal, wall_start)
+        finally:
+            commander.close()
+            rclpy.shutdown()
+
+
+def drive(commander: StackCommander, stack: StackProcesses, args, task: str, goal: str,
+          wall_start: float) -> int:
+    ready = commander.wait_until_ready(timeout_s=args.startup_timeout, min_skills=1,
+                                       progress=lambda m: say(f"  ... {m}"))
+    if not ready or stack.dead():
+        for name in stack.dead() or [s.name for s in stack.specs]:
+            say(f"--- {name} log ---\n{stack.log_tail(name)}")
+        say("vla demo: the stack did not come up")
+        return 2
+    say(f"  stack ready in {time.monotonic() - wall_start:.1f} s; skills: "
+        f"{', '.join(sorted(commander.skills))}; objects: "
+        f"{', '.join(o.name for o in commander.objects.objects)}")
+    commander.on_feedback = print_feedback
+    sim_start, task_start = commander.sim_time_s, time.monotonic()
+    if not commander.execute_task(task, max_steps=args.max_steps):
+        say("vla demo: the planner refused the task")
+        return 2
+    finished = commander.wait_for_task(args.task_timeout)
+    if not finished:
+        say(f"vla demo: no result after {args.task_timeout:.0f} s; cancelling")
+        commander.cancel_task()
+    result = commander.get_task_result()
+    outcome = result.outcome if result else "aborted"
+    if not finished or commander.get_result() == TaskResult.CANCELED:
+        outcome = "aborted"
+    holds, detail = False, ""
+    if goal:
+        answer = commander.check_goal(goal)
+        holds, detail = answer.valid and answer.holds, answer.detail
+    else:
+        holds = outcome == "success"
+    steps = [step_record(s) for s in (result.steps if result else [])]
+    rates = commander.loop_rates_hz
+    episode = {
+        "robot": args.robot, "instruction": task, "goal": goal, "outcome": outcome,
+        "success": bool(holds), "steps": steps,
+        "planner_ms": [s["planner_ms"] for s in steps],
+        "wall_s": round(time.monotonic() - task_start, 2),
+        "sim_s": round(commander.sim_time_s - sim_start, 2),
+        "startup_s": round(task_start - wall_start, 2),
+        "controller_loop_hz": round(sorted(rates)[len(rates) // 2], 1) if rates else None,
+        "goal_detail": detail,
+    }
+    say(f"  outcome: {outcome}; goal {goal or '(none)'}: {'HOLDS' if holds else 'does NOT hold'}"
+        + (f" ({detail})" if detail else ""))
+    say(f"  task wall {episode['wall_s']} s, sim {episode['sim_s']} s, planner ms/step "
+        f"{episode['planner_ms']}, controller loop {episode['controller_loop_hz']} Hz")
+    if args.record:
+        for path in write_episode(Path(args.record), episode, commander.frames):
+            say(f"  wrote {path}")
+    return 0 if holds else 1

@@ -1,0 +1,8 @@
+"""QoS profiles shared by publishers and subscribers (a mismatch silently drops messages)."""
+
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+# /skills/registry: late joiners (a planner started after the skill servers) get every entry.
+REGISTRY_QOS = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# camera streams: newest frame matters, old ones do not.
+SENSOR_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)

@@ -1,0 +1,199 @@
+"""Whole-body controller node: a fast loop in its own thread (not an rclpy timer) steps the
+WholeBodyController at the profile's control rate in ROS time (sim time under use_sim_time),
+and publishes ros2_control forward-controller commands."""
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+
+from vla_bringup.conversions import se3_from_pose_msg
+from vla_bringup.node_runner import run_node
+from vla_bringup.profile import load_profile, resolve_path
+from vla_controller.robot_model import RobotModel
+from vla_controller.wbc import WholeBodyController
+from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeBodyTaskState
+
+STATE_PERIOD_TICKS = 10  # /wbc/state at control_rate / 10
+GRIPPER_PERIOD_TICKS = 5
+
+
+class WbcControllerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("wbc_controller")
+        self.declare_parameter("robot_profile", "config/robots/arm.yaml")
+        self.declare_parameter("max_linear_speed_mps", 0.25)
+        self.declare_parameter("max_angular_speed_radps", 1.0)
+        profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
+        self.arm_joints = list(profile["arm_joints"])
+        self.gripper_joints = list(profile["gripper_joints"])
+        self.gripper_range_m = sorted(
+            [float(profile["gripper_closed_m"]), float(profile["gripper_open_m"])]
+        )
+        self.base_frame = profile["base_frame"]
+        self.period_s = 1.0 / float(profile["control_rate_hz"])
+        robot = RobotModel.from_urdf(
+            profile["urdf"],
+            self.arm_joints,
+            base_frame=self.base_frame,
+            tool_frame=profile["tool_frame"],
+        )
+        self.wbc = WholeBodyController(robot, profile["tool_frame"], self.period_s)
+        self.default_speeds = (
+            float(self.get_parameter("max_linear_speed_mps").value),
+            float(self.get_parameter("max_angular_speed_radps").value),
+        )
+        self.lock = threading.Lock()
+        self.q_measured: np.ndarray | None = None
+        self.gripper_command: list[float] | None = None
+        self.task_states: dict[str, WholeBodyTaskState] = {}
+        self.loop_rate_hz = 0.0
+
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            JointState, "/joint_states", self.on_joint_states, 10, callback_group=inputs
+        )
+        self.create_subscription(
+            WholeBodyTarget,
+            "/wbc/target",
+            self.on_target,
+            10,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.arm_pub = self.create_publisher(Float64MultiArray, "/arm_controller/commands", 10)
+        self.gripper_pub = self.create_publisher(
+            Float64MultiArray, "/gripper_controller/commands", 10
+        )
+        self.state_pub = self.create_publisher(WholeBodyState, "/wbc/state", 10)
+        self.running = True
+        self.thread = threading.Thread(target=self.control_loop, name="wbc_loop", daemon=True)
+        self.thread.start()
+
+    # -- inputs ---------------------------------------------------------------------------
+    def on_joint_states(self, msg: JointState) -> None:
+        if len(msg.position) != len(msg.name):
+            return
+        by_name = dict(zip(msg.name, msg.position, strict=True))
+        if all(j in by_name for j in self.arm_joints):
+            q = np.array([by_name[j] for j in self.arm_joints], dtype=float)
+            if np.all(np.isfinite(q)):
+                with self.lock:
+                    self.q_measured = q
+
+    def on_target(self, msg: WholeBodyTarget) -> None:
+        for task in msg.tasks:
+            state = WholeBodyTaskState(name=task.name, target_stamp=msg.header.stamp)
+            try:
+                if msg.header.frame_id not in ("", self.base_frame):
+                    raise ValueError(
+                        f"targets must be in {self.base_frame!r}, got {msg.header.frame_id!r}"
+                    )
+                self.apply(task, state)
+            except ValueError as exc:
+                state.state, state.message = "rejected", str(exc)
+                self.get_logger().warn(f"/wbc/target task {task.name!r} rejected: {exc}")
+            with self.lock:
+                self.task_states[task.name] = state
+
+    def apply(self, task: WholeBodyTask, state: WholeBodyTaskState) -> None:
+        """Hand one task to the controller; ValueError leaves everything as it was."""
+        if task.operation == WholeBodyTask.REMOVE:
+            if task.name in self.wbc.status():
+                self.wbc.remove_task(task.name)
+            self.wbc.hold()  # nothing drives the arm now: stay where the command is
+            state.state, state.message = "reached", "removed; holding"
+        elif task.operation != WholeBodyTask.ADD_OR_UPDATE:
+            raise ValueError(f"unknown operation {task.operation}")
+        elif task.type == "frame_pose":
+            linear = task.max_linear_speed_mps or self.default_speeds[0]
+            angular = task.max_angular_speed_radps or self.default_speeds[1]
+            status = self.wbc.set_frame_target(
+                task.name,
+                task.frame,
+                se3_from_pose_msg(task.target_pose),
+                max_linear_speed_mps=min(linear, self.default_speeds[0]),
+                max_angular_speed_radps=min(angular, self.default_speeds[1]),
+                position_weight=task.position_weight or 1.0,
+                orientation_weight=task.orientation_weight,
+            )
+            state.state, state.message = status.state, status.reason
+        elif task.type == "joint_position":
+            positions = list(task.joint_target.positions)
+            if list(task.joint_names) != self.gripper_joints or len(positions) != len(
+                self.gripper_joints
+            ):
+                raise ValueError(
+                    f"joint_position tasks drive {self.gripper_joints} only, with one position each"
+                )
+            if not np.all(np.isfinite(positions)):
+                raise ValueError("joint positions contain NaN/inf")
+            with self.lock:
+                self.gripper_command = np.clip(positions, *self.gripper_range_m).tolist()
+            state.state = "reached"
+        else:
+            raise ValueError(f"unknown task type {task.type!r}")
+
+    # -- fast loop --------------------------------------------------------------------------
+    def control_loop(self) -> None:
+        next_tick_ns = None
+        ticks, window_ticks, window_start = 0, 0, time.monotonic()
+        while self.running and rclpy.ok():
+            now_ns = self.get_clock().now().nanoseconds
+            if next_tick_ns is None or abs(now_ns - next_tick_ns) > 1e9:
+                next_tick_ns = now_ns  # first tick, or the clock jumped / was reset
+            if now_ns < next_tick_ns:
+                time.sleep(min(self.period_s / 4, (next_tick_ns - now_ns) * 1e-9))
+                continue
+            next_tick_ns += int(self.period_s * 1e9)
+            with self.lock:
+                q_measured, gripper = self.q_measured, self.gripper_command
+            if q_measured is None:
+                continue
+            q_cmd, _ = self.wbc.update(q_measured)
+            self.arm_pub.publish(Float64MultiArray(data=q_cmd.tolist()))
+            ticks += 1
+            window_ticks += 1
+            if time.monotonic() - window_start >= 1.0:  # achieved rate over ~1 s of wall time
+                self.loop_rate_hz = window_ticks / (time.monotonic() - window_start)
+                window_ticks, window_start = 0, time.monotonic()
+            if gripper is not None and ticks % GRIPPER_PERIOD_TICKS == 0:
+                self.gripper_pub.publish(Float64MultiArray(data=gripper))
+            if ticks % STATE_PERIOD_TICKS == 0:
+                self.publish_state(q_cmd, now_ns)
+
+    def publish_state(self, q_cmd: np.ndarray, now_ns: int) -> None:
+        status = self.wbc.status()
+        msg = WholeBodyState(
+            mode="tracking" if status else "holding", loop_rate_hz=self.loop_rate_hz
+        )
+        msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
+        msg.header.frame_id = self.base_frame
+        with self.lock:
+            for name, state in self.task_states.items():
+                live = status.get(name)
+                if live is not None and state.state != "rejected":
+                    state.state, state.message = live.state, live.reason
+                    state.position_error_m = float(live.position_error_m)
+                    state.orientation_error_rad = float(live.orientation_error_rad)
+                msg.tasks.append(state)
+        msg.command.name = self.arm_joints
+        msg.command.position = q_cmd.tolist()
+        self.state_pub.publish(msg)
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2.0)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(WbcControllerNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Perception node: RGB-D frames -> /perception/objects (base frame) and RViz markers.
+Only the camera images and the robot's joint states are used (no ground truth)."""
+
+import threading
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from visualization_msgs.msg import Marker, MarkerArray
+
+from vla_bringup.node_runner import run_node
+from vla_bringup.profile import load_profile, resolve_path
+from vla_bringup.qos import SENSOR_QOS
+from vla_perception.camera_model import CameraModel
+from vla_perception.detector import ObjectDetector
+from vla_perception.memory import ObjectMemory, Remembered
+from vla_perception.robot_mask import RobotBodyModel
+from vla_stack.msg import SceneObject, SceneObjects
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """rgb8/bgr8 -> HxWx3 uint8 RGB; 32FC1 (m) / 16UC1 (mm) -> HxW float32 metres."""
+    h, w = msg.height, msg.width
+    layouts = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "32FC1": (np.float32, 1),
+               "16UC1": (np.uint16, 1)}
+    if msg.encoding not in layouts:
+        raise ValueError(f"unsupported encoding {msg.encoding!r}")
+    dtype, channels = layouts[msg.encoding]
+    row_bytes = w * channels * np.dtype(dtype).itemsize
+    if h == 0 or w == 0 or msg.step < row_bytes or len(msg.data) != msg.step * h:
+        raise ValueError(f"{msg.encoding} image {w}x{h}, step {msg.step}: size mismatch "
+                         f"({len(msg.data)} bytes)")
+    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(h, msg.step)[:, :row_bytes]
+    array = rows.copy().view(dtype).reshape(h, w, channels) if channels > 1 else \
+        rows.copy().view(dtype).reshape(h, w)
+    if msg.encoding == "bgr8":
+        array = array[:, :, ::-1].copy()
+    if msg.encoding == "16UC1":
+        array = array.astype(np.float32) / 1000.0
+    return array
+
+
+class PerceptionNode(Node):
+    def __init__(self) -> None:
+        super().__init__("perception")
+        self.declare_parameter("robot_profile", "config/robots/arm.yaml")
+        self.declare_parameter("memory_s", 30.0)
+        profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
+        self.camera = CameraModel.from_profile(profile["camera"])
+        self.base_frame = profile["base_frame"]
+        self.detector = ObjectDetector(self.camera)
+        self.robot_body = RobotBodyModel(profile["urdf"], self.base_frame)
+        self.memory = ObjectMemory(float(self.get_parameter("memory_s").value))
+        self.lock = threading.Lock()
+        self.joint_positions: dict[str, float] = {}
+        self.latest: dict[str, Image] = {}
+        images = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Image, "/camera/color/image_raw",
+                                 lambda m: self.on_image("rgb", m), SENSOR_QOS,
+                                 callback_group=images)
+        self.create_subscription(Image, "/camera/depth/image_raw",
+                                 lambda m: self.on_image("depth", m), SENSOR_QOS,
+                                 callback_group=images)
+        self.create_subscription(CameraInfo, "/camera/color/camera_info", self.on_info,
+                                 SENSOR_QOS)
+        self.create_subscription(JointState, "/joint_states", self.on_joint_states, 10)
+        self.objects_pub = self.create_publisher(SceneObjects, "/perception/objects", 10)
+        self.markers_pub = self.create_publisher(MarkerArray, "/perception/markers", 10)
+
+    def on_info(self, msg: CameraInfo) -> None:
+        k = np.asarray(msg.k, dtype=float).reshape(3, 3) if len(msg.k) == 9 else None
+        if k is None or (msg.width, msg.height) != (self.camera.width, self.camera.height) \
+                or not np.allclose(k, self.camera.K, rtol=1e-3):
+            self.get_logger().warn("camera_info disagrees with the profile's camera model",
+                                   throttle_duration_sec=10.0)
+
+    def on_joint_states(self, msg: JointState) -> None:
+        if len(msg.name) == len(msg.position):
+            with self.lock:
+                self.joint_positions.update(
+                    (n, p) for n, p in zip(msg.name, msg.position, strict=True)
+                    if np.isfinite(p))
+
+    def on_image(self, which: str, msg: Image) -> None:
+        self.latest[which] = msg
+        rgb_msg, depth_msg = self.latest.get("rgb"), self.latest.get("depth")
+        if rgb_msg is None or depth_msg is None or rgb_msg.header.stamp != depth_msg.header.stamp:
+            return
+        self.latest.clear()
+        try:
+            rgb, depth_m = image_to_array(rgb_msg), image_to_array(depth_msg)
+            if rgb.ndim != 3 or depth_m.ndim != 2:
+                raise ValueError("expected a colour image and a single-channel depth image")
+            if depth_m.shape != (self.camera.height, self.camera.width):
+                raise ValueError(f"image is {depth_m.shape[1]}x{depth_m.shape[0]}, the camera "
+                                 f"model {self.camera.width}x{self.camera.height}")
+            with self.lock:
+                body = self.robot_body.posed(dict(self.joint_positions))
+            detections = self.detector.detect(rgb, depth_m, point_exclusion=body)
+        except ValueError as exc:
+            self.get_logger().warn(f"frame dropped: {exc}", throttle_duration_sec=5.0)
+            return
+        t_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
+        self.publish(self.memory.update(detections, t_s), rgb_msg.header.stamp)
+
+    def publish(self, known: list[Remembered], stamp) -> None:
+        msg = SceneObjects()
+        msg.header.stamp, msg.header.frame_id = stamp, self.base_frame
+        markers = MarkerArray(markers=[Marker(action=Marker.DELETEALL)])
+        for index, memory in enumerate(known):
+            obj = memory.obj
+            entry = SceneObject(name=obj.name, description=obj.description, shape=obj.shape,
+                                color=obj.color, kind=obj.kind,
+                                confidence=float(obj.confidence if memory.visible else
+                                                 min(obj.confidence, 0.3)))
+            entry.rgba.r, entry.rgba.g, entry.rgba.b = (float(c) for c in obj.rgb)
+            entry.rgba.a = 1.0
+            p = entry.pose.position
+            p.x, p.y, p.z = (float(v) for v in obj.position_base_m)
+            entry.pose.orientation.z = float(np.sin(obj.yaw_rad / 2.0))
+            entry.pose.orientation.w = float(np.cos(obj.yaw_rad / 2.0))
+            entry.size.x, entry.size.y, entry.size.z = (float(v) for v in obj.size_m)
+            msg.objects.append(entry)
+            markers.markers += self.markers_for(entry, index, msg.header)
+        self.objects_pub.publish(msg)
+        self.markers_pub.publish(markers)
+
+    @staticmethod
+    def markers_for(entry: SceneObject, index: int, header) -> list[Marker]:
+        box = Marker(header=header, ns="objects", id=index, type=Marker.CUBE, action=Marker.ADD,
+                     pose=entry.pose, scale=entry.size, color=entry.rgba)
+        box.color.a = 0.6 if entry.confidence >= 0.5 else 0.2
+        label = Marker(header=header, ns="labels", id=index, type=Marker.TEXT_VIEW_FACING,
+                       action=Marker.ADD, text=entry.name)
+        label.pose.position.x, label.pose.position.y = entry.pose.position.x, \
+            entry.pose.position.y
+        label.pose.position.z = entry.pose.position.z + entry.size.z / 2 + 0.04
+        label.pose.orientation.w = 1.0
+        label.scale.z = 0.03
+        label.color.r = label.color.g = label.color.b = label.color.a = 1.0
+        return [box, label]
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(PerceptionNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""MuJoCo simulation backend: scene files, the world, ground-truth goal checks."""

@@ -1,0 +1,158 @@
+"""Build the MuJoCo model: robot URDF + table + scene objects + actuators + scene camera."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from vla_perception.camera_model import CameraModel
+from vla_sim.scene import BIN_WALL_M, DEFAULT_DENSITY_KG_M3, Scene, SceneObject
+
+CAMERA_NAME = "scene_camera"
+TABLE_HALF_M = (0.75, 0.75, 0.02)  # table top from x -0.5 to 1.0, y -0.75 to 0.75
+TABLE_CENTRE_X_M = 0.25
+FLOOR_Z_M = -0.75
+# Contact bits: the robot's collision geoms (contype 2, conaffinity 0) touch only the
+# environment and objects (conaffinity 3), never each other; objects touch everything.
+ROBOT_CONTYPE, ROBOT_CONAFFINITY = 2, 0
+ENV_CONTYPE, ENV_CONAFFINITY = 1, 3
+HIDDEN_GROUP = 3  # collision geoms of the URDF (rendered groups are 0..2)
+ARMATURE = {"arm": 0.05, "gripper": 0.01}  # kg m^2 / kg: rotor inertia the URDF lacks
+OBJECT_FRICTION = (1.0, 0.005, 0.0001)
+PAD_FRICTION = (1.5, 0.02, 0.0002)  # rubber finger pads
+PAD_CONDIM = 4  # torsional friction so a pinched cube does not spin about the pad normal
+
+
+def _yaw_quat(yaw_rad: float) -> list[float]:
+    return [math.cos(yaw_rad / 2), 0.0, 0.0, math.sin(yaw_rad / 2)]
+
+
+def optical_to_mujoco_quat(camera: CameraModel) -> np.ndarray:
+    """MuJoCo cameras look along their -z with y up: flip the optical y and z axes."""
+    rot = camera.R_base_optical @ np.diag([1.0, -1.0, -1.0])
+    quat = np.zeros(4)
+    mujoco.mju_mat2Quat(quat, rot.flatten())
+    return quat
+
+
+def _add_object(spec: mujoco.MjSpec, obj: SceneObject) -> None:
+    body = spec.worldbody.add_body(name=obj.name, pos=list(obj.position_m),
+                                   quat=_yaw_quat(obj.yaw_rad))
+    body.add_freejoint(name=f"{obj.name}_free")
+    rgba = [*obj.color_rgb, 1.0]
+    hx, hy, hz = obj.half_extents_m
+    parts: list[tuple[Any, list[float], list[float]]] = []  # (type, size, pos)
+    if obj.shape == "box":
+        parts.append((mujoco.mjtGeom.mjGEOM_BOX, [hx, hy, hz], [0, 0, 0]))
+    elif obj.shape == "cylinder":
+        parts.append((mujoco.mjtGeom.mjGEOM_CYLINDER, [hx, hz, 0], [0, 0, 0]))
+    elif obj.shape == "sphere":
+        parts.append((mujoco.mjtGeom.mjGEOM_SPHERE, [hx, 0, 0], [0, 0, 0]))
+    else:  # bin: floor + four walls in one body, frame at the bounding-box centre
+        t = BIN_WALL_M / 2
+        box = mujoco.mjtGeom.mjGEOM_BOX
+        parts.append((box, [hx, hy, t], [0, 0, -hz + t]))
+        parts.append((box, [t, hy, hz], [hx - t, 0, 0]))
+        parts.append((box, [t, hy, hz], [-hx + t, 0, 0]))
+        parts.append((box, [hx - 2 * t, t, hz], [0, hy - t, 0]))
+        parts.append((box, [hx - 2 * t, t, hz], [0, -hy + t, 0]))
+    density = DEFAULT_DENSITY_KG_M3
+    if obj.mass_kg is not None:
+        density = obj.mass_kg / _solid_volume_m3(parts)
+    for i, (gtype, size, pos) in enumerate(parts):
+        body.add_geom(name=f"{obj.name}_geom{i}", type=gtype, size=size, pos=pos, rgba=rgba,
+                      density=density, friction=list(OBJECT_FRICTION), condim=4,
+                      contype=ENV_CONTYPE, conaffinity=ENV_CONAFFINITY)
+
+
+def _solid_volume_m3(parts: list[tuple[Any, list[float], list[float]]]) -> float:
+    vol = 0.0
+    for gtype, size, _ in parts:
+        if gtype == mujoco.mjtGeom.mjGEOM_BOX:
+            vol += 8 * size[0] * size[1] * size[2]
+        elif gtype == mujoco.mjtGeom.mjGEOM_CYLINDER:
+            vol += math.pi * size[0] ** 2 * 2 * size[1]
+        else:
+            vol += 4 / 3 * math.pi * size[0] ** 3
+    return vol
+
+
+def _add_environment(spec: mujoco.MjSpec) -> None:
+    world = spec.worldbody
+    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(TABLE_HALF_M),
+                   pos=[TABLE_CENTRE_X_M, 0, -TABLE_HALF_M[2]], rgba=[0.72, 0.6, 0.45, 1],
+                   friction=list(OBJECT_FRICTION), contype=ENV_CONTYPE,
+                   conaffinity=ENV_CONAFFINITY)
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[5, 5, 0.1],
+                   pos=[0, 0, FLOOR_Z_M], rgba=[0.45, 0.47, 0.5, 1], contype=ENV_CONTYPE,
+                   conaffinity=ENV_CONAFFINITY)
+    world.add_light(name="key_light", pos=[0.6, -0.5, 2.5], dir=[-0.1, 0.2, -1.0],
+                    diffuse=[0.7, 0.7, 0.7], castshadow=False)
+    world.add_light(name="fill_light", pos=[1.5, 1.0, 2.0], dir=[-0.6, -0.4, -1.0],
+                    diffuse=[0.35, 0.35, 0.35], castshadow=False)
+
+
+def _configure_robot(spec: mujoco.MjSpec, profile: dict[str, Any]) -> None:
+    robot_bodies = {b.name for b in spec.bodies if b.name != "world"}
+    for body in spec.bodies:
+        if body.name in robot_bodies:
+            # The robot's own controller cancels gravity (as on a real cobot); the joint
+            # position loop then only has to track.
+            body.gravcomp = 1.0
+    for geom in spec.geoms:
+        if geom.parent.name not in robot_bodies:
+            continue
+        if geom.contype or geom.conaffinity:  # URDF collision geom
+            geom.group = HIDDEN_GROUP
+            geom.contype, geom.conaffinity = ROBOT_CONTYPE, ROBOT_CONAFFINITY
+            if geom.parent.name.startswith("gripper_") and geom.parent.name.endswith("_finger"):
+                geom.friction = list(PAD_FRICTION)
+                geom.condim = PAD_CONDIM
+    gains = profile["gains"]
+    for group in ("arm", "gripper"):
+        kp, kv = float(gains[group]["kp"]), float(gains[group]["kv"])
+        if not (kp > 0 and kv >= 0):
+            raise ValueError(f"bad gains for {group}: kp={kp} kv={kv}")
+        for name in profile[f"{group}_joints"]:
+            joint = spec.joint(name)
+            if joint is None:
+                raise ValueError(f"joint {name!r} from the profile is not in the URDF")
+            joint.armature = ARMATURE[group]
+            act = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+            act.set_to_position(kp=kp, kv=kv)
+            act.ctrlrange = list(joint.range)
+            act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+
+
+def build_spec(profile: dict[str, Any], scene: Scene, root: Path) -> mujoco.MjSpec:
+    urdf = Path(root) / profile["urdf"]
+    if not urdf.is_file():
+        raise ValueError(f"URDF not found: {urdf}")
+    spec = mujoco.MjSpec.from_file(str(urdf))
+    spec.modelname = profile.get("name", "robot")
+    dt_s = float(profile["physics_dt_s"])
+    if not (math.isfinite(dt_s) and 1e-4 <= dt_s <= 0.01):
+        raise ValueError(f"physics_dt_s must be in 1e-4..0.01 s, got {dt_s}")
+    spec.option.timestep = dt_s
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    spec.option.impratio = 10.0  # stiffer friction, less creep in the grasp
+    _configure_robot(spec, profile)
+    _add_environment(spec)
+    for obj in scene.objects:
+        _add_object(spec, obj)
+    camera = CameraModel.from_profile(profile["camera"])
+    spec.worldbody.add_camera(name=CAMERA_NAME, pos=list(camera.position_base_m),
+                              quat=list(optical_to_mujoco_quat(camera)), fovy=camera.fovy_deg)
+    # cheap CPU rendering: no shadows, no multisampling, no reflections (notes)
+    spec.visual.quality.shadowsize = 0
+    spec.visual.quality.offsamples = 0
+    spec.visual.global_.offwidth = max(camera.width, 640)
+    spec.visual.global_.offheight = max(camera.height, 480)
+    spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
+    spec.visual.headlight.diffuse = [0.3, 0.3, 0.3]
+    return spec

@@ -1,0 +1,170 @@
+"""MuJoCo world node: steps physics in its own thread, publishes state and camera, takes
+ros2_control forward-controller commands, and judges goals from ground truth."""
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+
+from vla_bringup.node_runner import run_node
+from vla_bringup.profile import load_profile, resolve_path
+from vla_bringup.qos import SENSOR_QOS
+from vla_sim.scene import load_scene
+from vla_sim.world import SimWorld
+from vla_stack.srv import CheckGoal
+
+
+def stamp_of(t_s: float) -> Time:
+    sec = int(t_s)
+    return Time(sec=sec, nanosec=int(round((t_s - sec) * 1e9)) % 1_000_000_000)
+
+
+class CommandInput:
+    """Latest forward-controller command for one joint group, with a velocity feed-forward
+    estimated from successive commands (position actuators otherwise lag a moving target)."""
+
+    def __init__(self, joint_names: list[str]):
+        self.joint_names = joint_names
+        self.positions: np.ndarray | None = None
+        self.velocities = np.zeros(len(joint_names))
+        self._last_t_s: float | None = None
+
+    def accept(self, data: list[float], t_s: float) -> str | None:
+        """Store a command; returns why it was refused, or None."""
+        q = np.asarray(data, dtype=float)
+        if q.shape != (len(self.joint_names),):
+            names = ", ".join(self.joint_names)
+            return f"expected {len(self.joint_names)} values ({names}), got {q.size}"
+        if not np.all(np.isfinite(q)):
+            return "command contains NaN/inf"
+        if self.positions is not None and self._last_t_s is not None and t_s > self._last_t_s:
+            self.velocities = (q - self.positions) / (t_s - self._last_t_s)
+        self.positions, self._last_t_s = q, t_s
+        return None
+
+
+class MujocoSimNode(Node):
+    def __init__(self) -> None:
+        super().__init__("mujoco_sim")
+        self.declare_parameter("robot_profile", "config/robots/arm.yaml")
+        self.declare_parameter("scene", "")
+        self.declare_parameter("real_time_factor", 1.0)
+        self.declare_parameter("clock_rate_hz", 250.0)
+        profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
+        scene_path = self.get_parameter("scene").value or profile["default_scene"]
+        self.world = SimWorld(profile, load_scene(resolve_path(scene_path)))
+        self.rtf = float(self.get_parameter("real_time_factor").value)
+        self.clock_period_s = 1.0 / float(self.get_parameter("clock_rate_hz").value)
+        self.joint_state_period_s = 1.0 / float(profile.get("joint_state_rate_hz", 100.0))
+        self.camera_period_s = 1.0 / float(profile.get("camera_rate_hz", 5.0))
+        self.camera_frame = profile["camera"]["frame_id"]
+        self.inputs = {
+            "arm_controller": CommandInput(profile["arm_joints"]),
+            "gripper_controller": CommandInput(profile["gripper_joints"]),
+        }
+        self.lock = threading.Lock()
+        self.clock_pub = self.create_publisher(Clock, "/clock", 10)
+        self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        self.rgb_pub = self.create_publisher(Image, "/camera/color/image_raw", SENSOR_QOS)
+        self.depth_pub = self.create_publisher(Image, "/camera/depth/image_raw", SENSOR_QOS)
+        self.info_pub = self.create_publisher(CameraInfo, "/camera/color/camera_info", SENSOR_QOS)
+        for controller in self.inputs:
+            self.create_subscription(
+                Float64MultiArray, f"/{controller}/commands",
+                lambda msg, c=controller: self.on_command(c, msg), 10)
+        self.create_service(CheckGoal, "/sim/check_goal", self.on_check_goal)
+        self.running = True
+        self.thread = threading.Thread(target=self.physics_loop, name="physics", daemon=True)
+        self.thread.start()
+        self.get_logger().info(
+            f"MuJoCo world up: {len(self.world.object_names)} objects, "
+            f"dt={self.world.physics_dt_s * 1e3:.1f} ms, real_time_factor={self.rtf}")
+
+    def on_command(self, controller: str, msg: Float64MultiArray) -> None:
+        with self.lock:
+            problem = self.inputs[controller].accept(list(msg.data), self.world.time_s)
+        if problem:
+            self.get_logger().warn(f"/{controller}/commands refused: {problem}",
+                                   throttle_duration_sec=2.0)
+
+    def on_check_goal(self, request: CheckGoal.Request, response: CheckGoal.Response):
+        try:
+            with self.lock:
+                response.holds, response.detail = self.world.check_goal(request.goal)
+            response.valid = True
+        except ValueError as exc:
+            response.valid, response.holds, response.detail = False, False, str(exc)
+        return response
+
+    def physics_loop(self) -> None:
+        next_clock = next_joints = next_camera = 0.0
+        wall_start, sim_start = time.monotonic(), self.world.time_s
+        while self.running and rclpy.ok():
+            with self.lock:
+                for command in self.inputs.values():
+                    if command.positions is not None:
+                        self.world.set_joint_targets(
+                            command.joint_names, command.positions, command.velocities)
+                self.world.step()
+                t_s = self.world.time_s
+            if t_s >= next_clock:
+                self.clock_pub.publish(Clock(clock=stamp_of(t_s)))
+                next_clock = t_s + self.clock_period_s
+            if t_s >= next_joints:
+                self.publish_joint_states(t_s)
+                next_joints = t_s + self.joint_state_period_s
+            if t_s >= next_camera:
+                self.publish_camera(t_s)
+                next_camera = t_s + self.camera_period_s
+            if self.rtf > 0.0:
+                ahead_s = wall_start + (t_s - sim_start) / self.rtf - time.monotonic()
+                if ahead_s > 0.0:
+                    time.sleep(ahead_s)
+
+    def publish_joint_states(self, t_s: float) -> None:
+        with self.lock:
+            msg = JointState(name=list(self.world.joint_names),
+                             position=self.world.joint_positions().tolist(),
+                             velocity=self.world.joint_velocities().tolist(),
+                             effort=self.world.joint_efforts().tolist())
+        msg.header.stamp = stamp_of(t_s)
+        self.joint_pub.publish(msg)
+
+    def publish_camera(self, t_s: float) -> None:
+        with self.lock:
+            rgb, depth_m = self.world.render_rgbd()
+        camera = self.world.camera
+        stamp = stamp_of(t_s)
+        height, width = depth_m.shape
+        rgb_msg = Image(height=height, width=width, encoding="rgb8", step=width * 3,
+                        data=np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+        depth_msg = Image(height=height, width=width, encoding="32FC1", step=width * 4,
+                          data=np.ascontiguousarray(depth_m, dtype=np.float32).tobytes())
+        info = CameraInfo(height=height, width=width, distortion_model="plumb_bob",
+                          d=[0.0] * 5, k=camera.K.flatten().tolist(),
+                          r=np.eye(3).flatten().tolist(),
+                          p=np.hstack([camera.K, np.zeros((3, 1))]).flatten().tolist())
+        for msg in (rgb_msg, depth_msg, info):
+            msg.header.stamp = stamp
+            msg.header.frame_id = self.camera_frame
+        self.rgb_pub.publish(rgb_msg)
+        self.depth_pub.publish(depth_msg)
+        self.info_pub.publish(info)
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2.0)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(MujocoSimNode, args)
+
+
+if __name__ == "__main__":
+    main()

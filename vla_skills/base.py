@@ -1,0 +1,85 @@
+"""Skill base: what a skill is (for the planner), how likely it is to work now (affordance) and
+the motion stages it runs. Pure Python: the skill server node executes the stages."""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+import pinocchio as pin
+
+
+@dataclass(frozen=True)
+class SkillInfo:
+    name: str
+    description: str
+    text_template: str          # e.g. "put the {object} in the {container}"
+    arg_names: tuple[str, ...]
+    arg_kinds: tuple[str, ...]  # graspable | container | landmark | any
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    kind: str                   # graspable | container
+    position_base_m: np.ndarray  # geometric centre
+    size_m: np.ndarray           # full extents
+    yaw_rad: float = 0.0
+    visible: bool = True
+
+
+@dataclass
+class WorldSnapshot:
+    """What a skill may know when it decides: perception's objects and the robot's state."""
+    objects: dict[str, ObjectInfo] = field(default_factory=dict)
+    held_object: str | None = None
+    gripper_opening_m: float = 0.0    # per finger
+    q_arm: np.ndarray | None = None   # measured arm joints, profile order
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a skill's motion: a tool pose to reach, or a gripper opening to set."""
+    name: str
+    tool_pose_base: pin.SE3 | None = None
+    gripper_opening_m: float | None = None
+    max_linear_speed_mps: float = 0.0   # 0 = controller default
+    expect_holding: bool | None = None  # after a gripper stage: must (not) hold an object
+
+
+class SkillError(ValueError):
+    """A call that cannot run: unknown argument, object or precondition. Nothing moves."""
+
+
+class Skill(ABC):
+    info: SkillInfo
+
+    def check_args(self, args: dict[str, str], world: WorldSnapshot) -> dict[str, ObjectInfo]:
+        """Bound objects by argument name; raises SkillError for anything wrong."""
+        expected = set(self.info.arg_names)
+        if set(args) != expected:
+            raise SkillError(f"{self.info.name} takes arguments {sorted(expected)}, "
+                             f"got {sorted(args)}")
+        bound = {}
+        for arg, kind in zip(self.info.arg_names, self.info.arg_kinds, strict=True):
+            obj = world.objects.get(args[arg])
+            if obj is None:
+                raise SkillError(f"unknown object {args[arg]!r} for {arg}")
+            if kind != "any" and obj.kind != kind:
+                raise SkillError(f"{args[arg]} is a {obj.kind}, {arg} needs a {kind}")
+            bound[arg] = obj
+        return bound
+
+    def affordance(self, args: dict[str, str], world: WorldSnapshot) -> tuple[float, str]:
+        """Probability (0..1) that the call succeeds now, and why."""
+        try:
+            return self._affordance(self.check_args(args, world), world)
+        except SkillError as exc:
+            return 0.0, str(exc)
+
+    @abstractmethod
+    def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
+        ...
+
+    @abstractmethod
+    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
+        """The motion to run; raises SkillError when the call cannot run now."""

@@ -1,0 +1,140 @@
+"""Pick and place for a parallel-gripper arm: top-down grasps, reachability from the
+controller's own kinematic model (vla_controller.solve_ik)."""
+
+import numpy as np
+import pinocchio as pin
+
+from vla_controller.ik import solve_ik
+from vla_controller.robot_model import RobotModel
+from vla_skills.base import ObjectInfo, Skill, SkillError, SkillInfo, Stage, WorldSnapshot
+
+VISIBLE_AFFORDANCE = 0.95     # perception can be wrong; never claim certainty
+REMEMBERED_AFFORDANCE = 0.6   # seen recently, not in the latest frame
+
+
+def top_down_pose(position_base_m: np.ndarray, yaw_rad: float) -> pin.SE3:
+    """Tool z pointing down (approach from above), rotated about the vertical by yaw."""
+    # A gripper is symmetric under a half turn and a box under a quarter turn: take the
+    # smallest wrist rotation that lines the fingers up with the box's faces.
+    yaw = (yaw_rad + np.pi / 4) % (np.pi / 2) - np.pi / 4
+    rotation = pin.utils.rpyToMatrix(0.0, 0.0, yaw) @ np.diag([1.0, -1.0, -1.0])
+    return pin.SE3(rotation, np.asarray(position_base_m, dtype=float))
+
+
+class ArmSkill(Skill):
+    def __init__(self, robot: RobotModel, home_q: np.ndarray, gripper_open_m: float,
+                 gripper_closed_m: float):
+        self.robot = robot
+        self.home_q = np.asarray(home_q, dtype=float)
+        self.gripper_open_m = gripper_open_m
+        self.gripper_closed_m = gripper_closed_m
+
+    def reachable(self, poses: list[pin.SE3], world: WorldSnapshot) -> tuple[bool, str]:
+        q_seed = self.home_q if world.q_arm is None else world.q_arm
+        for pose in poses:
+            result = solve_ik(self.robot, pose, q_seed)
+            if not result.success:
+                return False, f"not reachable at {np.round(pose.translation, 3).tolist()}: " \
+                              f"{result.reason}"
+            q_seed = result.q
+        return True, "reachable"
+
+
+class PickSkill(ArmSkill):
+    info = SkillInfo(
+        name="pick", description="grasp an object from above and lift it",
+        text_template="pick up the {object}", arg_names=("object",), arg_kinds=("graspable",))
+    approach_height_m = 0.10
+    lift_height_m = 0.15          # above the grasp point
+    grasp_depth_m = 0.0           # tool0 at the object's centre height
+
+    def grasp_poses(self, obj: ObjectInfo) -> dict[str, pin.SE3]:
+        grasp = top_down_pose(obj.position_base_m + [0.0, 0.0, -self.grasp_depth_m], obj.yaw_rad)
+        above = pin.SE3(grasp.rotation, grasp.translation + [0.0, 0.0, self.approach_height_m])
+        lift = pin.SE3(grasp.rotation, grasp.translation + [0.0, 0.0, self.lift_height_m])
+        return {"approach": above, "grasp": grasp, "lift": lift}
+
+    def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
+        obj = bound["object"]
+        if world.held_object is not None:
+            return 0.0, f"the gripper already holds {world.held_object}"
+        width = float(min(obj.size_m[0], obj.size_m[1]))
+        if width >= 2.0 * self.gripper_open_m:
+            return 0.0, f"{obj.name} is {width:.3f} m wide; the gripper opens to " \
+                        f"{2 * self.gripper_open_m:.3f} m"
+        ok, why = self.reachable(list(self.grasp_poses(obj).values()), world)
+        if not ok:
+            return 0.0, why
+        if obj.visible:
+            return VISIBLE_AFFORDANCE, f"{obj.name} visible and reachable"
+        return REMEMBERED_AFFORDANCE, f"{obj.name} not in view; last seen reachable"
+
+    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
+        bound = self.check_args(args, world)
+        score, why = self._affordance(bound, world)
+        if score <= 0.0:
+            raise SkillError(why)
+        poses = self.grasp_poses(bound["object"])
+        return [
+            Stage("open", gripper_opening_m=self.gripper_open_m),
+            Stage("approach", tool_pose_base=poses["approach"]),
+            Stage("descend", tool_pose_base=poses["grasp"], max_linear_speed_mps=0.08),
+            Stage("grasp", gripper_opening_m=self.gripper_closed_m, expect_holding=True),
+            Stage("lift", tool_pose_base=poses["lift"], max_linear_speed_mps=0.10),
+        ]
+
+
+class PlaceSkill(ArmSkill):
+    info = SkillInfo(
+        name="place", description="put the held object into a container",
+        text_template="put the {object} in the {container}",
+        arg_names=("object", "container"), arg_kinds=("graspable", "container"))
+    approach_clearance_m = 0.12   # held object's bottom above the rim while moving over
+    release_clearance_m = 0.03    # ... and when letting go
+
+    def release_poses(self, obj: ObjectInfo, container: ObjectInfo) -> dict[str, pin.SE3]:
+        rim_z = container.position_base_m[2] + container.size_m[2] / 2.0
+        # tool0 holds the object at its centre: its bottom hangs half a height below
+        hang_m = obj.size_m[2] / 2.0
+        xy = container.position_base_m[:2]
+        release = top_down_pose([*xy, rim_z + hang_m + self.release_clearance_m], container.yaw_rad)
+        above = pin.SE3(release.rotation, np.array(
+            [*xy, rim_z + hang_m + self.approach_clearance_m]))
+        return {"above": above, "release": release}
+
+    def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
+        obj, container = bound["object"], bound["container"]
+        if world.held_object != obj.name:
+            held = world.held_object or "nothing"
+            return 0.0, f"not holding {obj.name} (holding {held})"
+        ok, why = self.reachable(list(self.release_poses(obj, container).values()), world)
+        if not ok:
+            return 0.0, why
+        if container.visible:
+            return VISIBLE_AFFORDANCE, f"holding {obj.name}; {container.name} reachable"
+        return REMEMBERED_AFFORDANCE, f"holding {obj.name}; {container.name} last seen reachable"
+
+    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
+        bound = self.check_args(args, world)
+        score, why = self._affordance(bound, world)
+        if score <= 0.0:
+            raise SkillError(why)
+        poses = self.release_poses(bound["object"], bound["container"])
+        return [
+            Stage("carry", tool_pose_base=poses["above"]),
+            Stage("lower", tool_pose_base=poses["release"], max_linear_speed_mps=0.08),
+            Stage("release", gripper_opening_m=self.gripper_open_m, expect_holding=False),
+            Stage("retreat", tool_pose_base=poses["above"], max_linear_speed_mps=0.10),
+        ]
+
+
+SKILL_TYPES: dict[str, type[ArmSkill]] = {"pick": PickSkill, "place": PlaceSkill}
+
+
+def make_skills(names: list[str], robot: RobotModel, profile: dict) -> list[ArmSkill]:
+    unknown = [n for n in names if n not in SKILL_TYPES]
+    if unknown:
+        raise ValueError(f"unknown skills {unknown}; known: {sorted(SKILL_TYPES)}")
+    return [SKILL_TYPES[n](robot, np.asarray(profile["home_joint_positions"]),
+                           float(profile["gripper_open_m"]), float(profile["gripper_closed_m"]))
+            for n in names]

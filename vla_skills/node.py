@@ -1,0 +1,288 @@
+"""Skill server: offers each configured skill as an action with a batch affordance service and
+announces it on /skills/registry. Motion goes to the whole-body controller as task targets."""
+
+import threading
+
+import numpy as np
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.duration import Duration
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from vla_bringup.conversions import pose_msg_from_se3
+from vla_bringup.node_runner import run_node
+from vla_bringup.profile import load_profile, resolve_path
+from vla_bringup.qos import REGISTRY_QOS
+from vla_controller.robot_model import RobotModel
+from vla_skills.base import Skill, SkillError, Stage, WorldSnapshot
+from vla_skills.manipulation import make_skills
+from vla_skills.world_model import objects_from_msg
+from vla_stack.action import ExecuteSkill
+from vla_stack.msg import (
+    SceneObjects,
+    SkillDescription,
+    WholeBodyState,
+    WholeBodyTarget,
+    WholeBodyTask,
+)
+from vla_stack.srv import QueryAffordance
+
+HOLDING_MIN_OPENING_M = 0.004   # fingers stopped this far apart: something is between them
+
+
+class SkillInterrupted(Exception):  # noqa: N818 - not an error: a cancel
+    """The goal was cancelled or the node is shutting down."""
+
+
+class SkillServerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("arm_skills")
+        self.declare_parameter("robot_profile", "config/robots/arm.yaml")
+        self.declare_parameter("skills", ["pick", "place"])
+        self.declare_parameter("move_timeout_s", 20.0)
+        self.declare_parameter("gripper_timeout_s", 3.0)
+        profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
+        self.arm_joints = list(profile["arm_joints"])
+        self.gripper_joints = list(profile["gripper_joints"])
+        self.base_frame = profile["base_frame"]
+        self.tool_frame = profile["tool_frame"]
+        robot = RobotModel.from_urdf(profile["urdf"], self.arm_joints,
+                                     base_frame=self.base_frame, tool_frame=self.tool_frame)
+        self.skills: dict[str, Skill] = {
+            s.info.name: s for s in make_skills(list(self.get_parameter("skills").value),
+                                                robot, profile)}
+        self.state_lock = threading.Condition()
+        self.objects: dict = {}
+        self.joint_positions: dict[str, float] = {}
+        self.joint_velocities: dict[str, float] = {}
+        self.wbc_tasks: dict[str, object] = {}
+        self.held_object: str | None = None
+        self.busy = threading.Lock()
+        self.shutting_down = False
+
+        group = ReentrantCallbackGroup()
+        self.create_subscription(SceneObjects, "/perception/objects", self.on_objects, 10,
+                                 callback_group=group)
+        self.create_subscription(JointState, "/joint_states", self.on_joint_states, 10,
+                                 callback_group=group)
+        self.create_subscription(WholeBodyState, "/wbc/state", self.on_wbc_state, 10,
+                                 callback_group=group)
+        self.target_pub = self.create_publisher(WholeBodyTarget, "/wbc/target", 10)
+        self.registry_pub = self.create_publisher(SkillDescription, "/skills/registry",
+                                                  REGISTRY_QOS)
+        self.servers = []
+        for name, skill in self.skills.items():
+            self.servers.append(ActionServer(
+                self, ExecuteSkill, f"/skills/{name}/execute",
+                execute_callback=lambda gh, s=skill: self.execute(s, gh),
+                goal_callback=lambda goal, s=skill: self.on_goal(s, goal),
+                cancel_callback=lambda _gh: CancelResponse.ACCEPT,
+                callback_group=group))
+            self.create_service(QueryAffordance, f"/skills/{name}/affordance",
+                                lambda req, res, s=skill: self.on_affordance(s, req, res),
+                                callback_group=group)
+        self.announce(available=True)
+        self.get_logger().info(f"offering skills: {', '.join(self.skills)}")
+
+    # -- registry ------------------------------------------------------------------------
+    def announce(self, available: bool) -> None:
+        for name, skill in self.skills.items():
+            info = skill.info
+            self.registry_pub.publish(SkillDescription(
+                name=name, description=info.description, text_template=info.text_template,
+                arg_names=list(info.arg_names), arg_kinds=list(info.arg_kinds),
+                provider=self.get_fully_qualified_name(),
+                action_name=f"/skills/{name}/execute",
+                affordance_service=f"/skills/{name}/affordance",
+                stamp=self.get_clock().now().to_msg(), available=available))
+
+    # -- inputs --------------------------------------------------------------------------
+    def on_objects(self, msg: SceneObjects) -> None:
+        if msg.header.frame_id not in ("", self.base_frame):
+            self.get_logger().warn(f"objects in frame {msg.header.frame_id!r} ignored: expected "
+                                   f"{self.base_frame!r}", throttle_duration_sec=5.0)
+            return
+        with self.state_lock:
+            self.objects = objects_from_msg(msg)
+
+    def on_joint_states(self, msg: JointState) -> None:
+        if len(msg.position) != len(msg.name):
+            return
+        with self.state_lock:
+            self.joint_positions.update(zip(msg.name, msg.position, strict=True))
+            if len(msg.velocity) == len(msg.name):
+                self.joint_velocities.update(zip(msg.name, msg.velocity, strict=True))
+            self.state_lock.notify_all()
+
+    def on_wbc_state(self, msg: WholeBodyState) -> None:
+        with self.state_lock:
+            self.wbc_tasks = {t.name: t for t in msg.tasks}
+            self.state_lock.notify_all()
+
+    def snapshot(self) -> WorldSnapshot:
+        with self.state_lock:
+            q = [self.joint_positions.get(j) for j in self.arm_joints]
+            fingers = [self.joint_positions.get(j, 0.0) for j in self.gripper_joints]
+            return WorldSnapshot(
+                objects=dict(self.objects), held_object=self.held_object,
+                gripper_opening_m=float(np.mean(fingers)),
+                q_arm=None if None in q else np.array(q, dtype=float))
+
+    # -- affordances ---------------------------------------------------------------------
+    def on_affordance(self, skill: Skill, request, response):
+        world = self.snapshot()
+        for call in request.calls:
+            if call.skill != skill.info.name or len(call.arg_names) != len(call.arg_values):
+                score, why = 0.0, f"malformed call for {skill.info.name}: {call.skill!r}"
+            else:
+                score, why = skill.affordance(dict(zip(call.arg_names, call.arg_values,
+                                                       strict=True)), world)
+            response.affordances.append(float(score))
+            response.reasons.append(why)
+        return response
+
+    # -- execution -----------------------------------------------------------------------
+    def on_goal(self, skill: Skill, goal) -> GoalResponse:
+        call = goal.call
+        if call.skill not in ("", skill.info.name) or len(call.arg_names) != len(call.arg_values):
+            self.get_logger().warn(f"{skill.info.name}: rejected malformed goal {call}")
+            return GoalResponse.REJECT
+        try:
+            skill.check_args(dict(zip(call.arg_names, call.arg_values, strict=True)),
+                             self.snapshot())
+        except SkillError as exc:
+            self.get_logger().warn(f"{skill.info.name}: rejected goal: {exc}")
+            return GoalResponse.REJECT
+        if self.busy.locked():
+            self.get_logger().warn(f"{skill.info.name}: rejected goal: another skill is running")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def execute(self, skill: Skill, goal_handle) -> ExecuteSkill.Result:
+        call = goal_handle.request.call
+        args = dict(zip(call.arg_names, call.arg_values, strict=True))
+        if not self.busy.acquire(blocking=False):
+            goal_handle.abort()
+            return ExecuteSkill.Result(success=False, message="another skill is running")
+        try:
+            stages = skill.stages(args, self.snapshot())
+            for index, stage in enumerate(stages):
+                goal_handle.publish_feedback(ExecuteSkill.Feedback(
+                    progress=index / len(stages), stage=stage.name))
+                self.run_stage(stage, args, goal_handle)
+            goal_handle.publish_feedback(ExecuteSkill.Feedback(progress=1.0, stage="done"))
+            goal_handle.succeed()
+            return ExecuteSkill.Result(success=True, message=f"{skill.info.name} done")
+        except SkillInterrupted as exc:
+            self.hold()
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+            return ExecuteSkill.Result(success=False, message=str(exc))
+        except SkillError as exc:
+            self.hold()
+            goal_handle.abort()
+            self.get_logger().warn(f"{skill.info.name} {args} failed: {exc}")
+            return ExecuteSkill.Result(success=False, message=str(exc))
+        finally:
+            self.busy.release()
+
+    def run_stage(self, stage: Stage, args: dict[str, str], goal_handle) -> None:
+        stamp = self.get_clock().now().to_msg()
+        target = WholeBodyTarget()
+        target.header.frame_id, target.header.stamp = self.base_frame, stamp
+        if stage.tool_pose_base is not None:
+            task = WholeBodyTask(operation=WholeBodyTask.ADD_OR_UPDATE, name="tool",
+                                 type="frame_pose", frame=self.tool_frame,
+                                 position_weight=1.0, orientation_weight=1.0,
+                                 max_linear_speed_mps=stage.max_linear_speed_mps)
+            task.target_pose = pose_msg_from_se3(stage.tool_pose_base)
+            target.tasks.append(task)
+            self.target_pub.publish(target)
+            self.wait_for_tool(stamp, goal_handle)
+        else:
+            task = WholeBodyTask(operation=WholeBodyTask.ADD_OR_UPDATE, name="gripper",
+                                 type="joint_position", joint_names=self.gripper_joints)
+            task.joint_target.positions = [float(stage.gripper_opening_m)] * len(
+                self.gripper_joints)
+            target.tasks.append(task)
+            self.target_pub.publish(target)
+            opening = self.wait_for_gripper(stage.gripper_opening_m, goal_handle)
+            if stage.expect_holding is True:
+                if opening < HOLDING_MIN_OPENING_M:
+                    raise SkillError(f"grasp missed: fingers closed to {opening * 1e3:.1f} mm")
+                self.held_object = args.get("object")
+            elif stage.expect_holding is False:
+                self.held_object = None
+
+    def wait(self, predicate, timeout_s: float, goal_handle, what: str):
+        """Wait (sim time) for predicate() to return a value; SkillInterrupted on cancel."""
+        deadline = self.get_clock().now() + Duration(seconds=timeout_s)
+        with self.state_lock:
+            while True:
+                if goal_handle.is_cancel_requested or self.shutting_down or not rclpy.ok():
+                    raise SkillInterrupted("cancelled")
+                value = predicate()
+                if value is not None:
+                    return value
+                if self.get_clock().now() > deadline:
+                    raise SkillError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+                self.state_lock.wait(timeout=0.05)
+
+    def wait_for_tool(self, stamp, goal_handle) -> None:
+        def status():
+            task = self.wbc_tasks.get("tool")
+            if task is None or (task.target_stamp.sec, task.target_stamp.nanosec) != (
+                    stamp.sec, stamp.nanosec):
+                return None
+            if task.state in ("unreachable", "rejected"):
+                raise SkillError(f"controller: tool target {task.state}: {task.message}")
+            return True if task.state == "reached" else None
+
+        self.wait(status, self.get_parameter("move_timeout_s").value, goal_handle,
+                  "the tool to reach its target")
+
+    def wait_for_gripper(self, target_m: float, goal_handle) -> float:
+        settle_since = [None]
+
+        def settled():
+            opening = float(np.mean([self.joint_positions.get(j, 0.0)
+                                     for j in self.gripper_joints]))
+            speed = max(abs(self.joint_velocities.get(j, 0.0)) for j in self.gripper_joints)
+            now = self.get_clock().now()
+            if abs(opening - target_m) < 0.002 or speed < 0.002:
+                settle_since[0] = settle_since[0] or now
+                if (now - settle_since[0]).nanoseconds > 0.3e9:
+                    return opening
+            else:
+                settle_since[0] = None
+            return None
+
+        return self.wait(settled, self.get_parameter("gripper_timeout_s").value, goal_handle,
+                         "the gripper to settle")
+
+    def hold(self) -> None:
+        """Stop the arm where it is: removing the tool task makes the controller hold."""
+        target = WholeBodyTarget()
+        target.header.frame_id = self.base_frame
+        target.header.stamp = self.get_clock().now().to_msg()
+        target.tasks.append(WholeBodyTask(operation=WholeBodyTask.REMOVE, name="tool"))
+        self.target_pub.publish(target)
+
+    def close(self) -> None:
+        self.shutting_down = True
+        with self.state_lock:
+            self.state_lock.notify_all()
+        if rclpy.ok():
+            self.announce(available=False)
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(SkillServerNode, args)
+
+
+if __name__ == "__main__":
+    main()
