@@ -99,6 +99,30 @@ def _split_top_view(points: np.ndarray, cell_m: float, min_points: int) -> list[
     return [g for g in groups if len(g) >= min_points]
 
 
+def _bottom_hidden(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray,
+                   step_m: float, min_share: float = 0.3) -> bool:
+    """Is the object's lower edge hidden behind something nearer the camera?
+
+    Then its lowest visible point is not its bottom. Looks two pixels under the lowest object
+    pixel of every image column: a surface much nearer than the object there occludes it;
+    the table or a support it stands on is continuous with it instead.
+    """
+    order = np.lexsort((rows, cols))
+    r, c = rows[order], cols[order]
+    last = np.append(np.flatnonzero(np.diff(c)), len(c) - 1)  # lowest pixel per column
+    r, c = r[last], c[last]
+    below = r + 2
+    inside = below < depth.shape[0]
+    if not inside.any():
+        return False
+    d_obj = depth[r[inside], c[inside]]
+    d_below = depth[below[inside], c[inside]]
+    with np.errstate(invalid="ignore"):
+        known = np.isfinite(d_below) & (d_below > 0)
+        occluded = known & (d_below < d_obj - step_m)
+    return bool(known.any() and occluded.sum() >= min_share * known.sum())
+
+
 class ObjectDetector:
     """Keeps the per-camera ray cache and colour tables between frames."""
 
@@ -147,8 +171,10 @@ class ObjectDetector:
         labels, hues = self._colorizer.classify(rgb[rows, cols])
         label_img[rows - r0, cols - c0] = labels
         hue_img[rows - r0, cols - c0] = hues
+        fg_roi = np.zeros(label_img.shape, dtype=bool)
+        fg_roi[rows - r0, cols - c0] = True
         regions = colour_regions(label_img, hue_img, depth[r0:r1, c0:c1], self._colorizer,
-                                 cfg.depth_step_m)
+                                 cfg.depth_step_m, fg_roi)
 
         # Pixels grouped by region id (one sort instead of one full-image scan per region).
         rr, cc = np.nonzero(regions.ids)
@@ -176,8 +202,9 @@ class ObjectDetector:
         out = []
         for idx in _split_top_view(points, cfg.cluster_cell_m, cfg.min_points_3d):
             pixel_m = pixel_footprint_m(self.view, float(np.median(d[idx])))
+            hidden = _bottom_hidden(rows[idx], cols[idx], depth, cfg.depth_step_m)
             est = analyse_points(points[idx], self.view.position_base_m[:2], pixel_m,
-                                 cfg.shapes)
+                                 cfg.shapes, bottom_hidden=hidden)
             if est is None or not np.all(np.isfinite(est.center_base_m)):
                 continue
             cx, cy = est.center_base_m[:2]

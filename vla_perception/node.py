@@ -96,6 +96,9 @@ class PerceptionNode(Node):
                 raise ValueError(f"image is {depth_m.shape[1]}x{depth_m.shape[0]}, the camera "
                                  f"model {self.camera.width}x{self.camera.height}")
             with self.lock:
+                if not self.joint_positions:
+                    # without the arm's pose it cannot be masked out and would look like objects
+                    raise ValueError("no /joint_states yet")
                 body = self.robot_body.posed(dict(self.joint_positions))
             detections = self.detector.detect(rgb, depth_m, point_exclusion=body)
         except ValueError as exc:

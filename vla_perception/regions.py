@@ -33,8 +33,13 @@ class Regions:
 
 
 def colour_regions(labels: np.ndarray, hue_deg: np.ndarray, depth_m: np.ndarray,
-                   colorizer: PixelColorizer, depth_step_m: float = 0.012) -> Regions:
-    """Regions of one colour each from a label image (see `PixelColorizer.classify`)."""
+                   colorizer: PixelColorizer, depth_step_m: float = 0.012,
+                   foreground: np.ndarray | None = None) -> Regions:
+    """Regions of one colour each from a label image (see `PixelColorizer.classify`).
+
+    foreground marks the pixels that may belong to objects; its colourless ones are given
+    to the regions they adjoin.
+    """
     ids = np.zeros(labels.shape, dtype=np.int32)
     region_labels = [0]
     region_hues = [np.nan]
@@ -51,8 +56,17 @@ def colour_regions(labels: np.ndarray, hue_deg: np.ndarray, depth_m: np.ndarray,
             region_hues.extend(_region_hues(cc, n, hue_deg))
         else:
             region_hues.extend([np.nan] * (n - 1))
-    _attach_uncertain(ids, region_labels, region_hues, labels == UNCERTAIN, hue_deg, depth_m,
-                      colorizer, depth_step_m)
+    if (labels == UNCERTAIN).any():
+        clipped = np.where(labels == UNCERTAIN, colorizer.hue_labels(hue_deg), 0)
+        blobs, count = _blobs(clipped.astype(np.uint8), depth_m, depth_step_m)
+        _attach(ids, region_labels, region_hues, blobs, count, hue_deg, depth_m, colorizer,
+                depth_step_m)
+    if foreground is not None:
+        grey = (foreground & (labels == 0)).astype(np.uint8)
+        if grey.any():
+            blobs, count = _blobs(grey, depth_m, depth_step_m)
+            _attach(ids, region_labels, region_hues, blobs, count, None, depth_m, colorizer,
+                    depth_step_m)
     _merge_touching(ids, np.asarray(region_labels), depth_m, depth_step_m)
     return Regions(ids, region_labels)
 
@@ -99,52 +113,58 @@ def _region_hues(cc: np.ndarray, n: int, hue_deg: np.ndarray) -> list[float]:
     return list(np.rad2deg(np.arctan2(s, c)) % 360.0)
 
 
-def _uncertain_blobs(uncertain: np.ndarray, hue_deg: np.ndarray, depth_m: np.ndarray,
-                     colorizer: PixelColorizer, depth_step_m: float) -> tuple[np.ndarray, int]:
-    """Blobs of clipped pixels that share their seen hue class and are continuous in depth.
+def _blobs(classes: np.ndarray, depth_m: np.ndarray,
+           depth_step_m: float) -> tuple[np.ndarray, int]:
+    """Connected blobs of equal class (0 = none) that are continuous in depth.
 
-    Where two clipped neighbours of one class jump in depth, the farther pixel is cut, so a
-    blob never spans a front object and the one behind it.
+    Where two neighbours of one class jump in depth, the farther pixel is cut, so a blob
+    never spans a front object and the one behind it.
     """
-    raw = np.where(uncertain, colorizer.hue_labels(hue_deg), 0).astype(np.uint8)
-    cut = np.zeros(uncertain.shape, dtype=bool)
+    classes = classes.copy()
+    cut = np.zeros(classes.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-            a = (slice(0, raw.shape[0] - dy), slice(max(-dx, 0), raw.shape[1] - max(dx, 0)))
-            b = (slice(dy, None), slice(max(dx, 0), raw.shape[1] - max(-dx, 0) or None))
-            jump = (raw[a] > 0) & (raw[a] == raw[b]) & (np.abs(depth_m[a] - depth_m[b])
-                                                        > depth_step_m)
+            a = (slice(0, classes.shape[0] - dy),
+                 slice(max(-dx, 0), classes.shape[1] - max(dx, 0)))
+            b = (slice(dy, None), slice(max(dx, 0), classes.shape[1] - max(-dx, 0) or None))
+            jump = (classes[a] > 0) & (classes[a] == classes[b]) & (
+                np.abs(depth_m[a] - depth_m[b]) > depth_step_m)
             a_far = depth_m[a] > depth_m[b]
             cut[a] |= jump & a_far
             cut[b] |= jump & ~a_far
-    raw[cut] = 0
-    blobs = np.zeros(raw.shape, dtype=np.int32)
+    classes[cut] = 0
+    blobs = np.zeros(classes.shape, dtype=np.int32)
     count = 0
-    for label in np.unique(raw):
+    for label in np.unique(classes):
         if label == 0:
             continue
-        n, cc = cv2.connectedComponents((raw == label).astype(np.uint8), connectivity=4)
+        n, cc = cv2.connectedComponents((classes == label).astype(np.uint8), connectivity=4)
         mask = cc > 0
         blobs[mask] = cc[mask] + count
         count += n - 1
     return blobs, count
 
 
-def _attach_uncertain(ids: np.ndarray, region_labels: list[int], region_hues: list[float],
-                      uncertain: np.ndarray, hue_deg: np.ndarray, depth_m: np.ndarray,
-                      colorizer: PixelColorizer, depth_step_m: float) -> None:
-    if not uncertain.any():
-        return
-    blobs, count = _uncertain_blobs(uncertain, hue_deg, depth_m, colorizer, depth_step_m)
+def _attach(ids: np.ndarray, region_labels: list[int], region_hues: list[float],
+            blobs: np.ndarray, count: int, hue_deg: np.ndarray | None, depth_m: np.ndarray,
+            colorizer: PixelColorizer, depth_step_m: float) -> None:
+    """Give each blob to the region it touches most without a depth jump.
+
+    Clipped blobs (hue_deg given) only join regions whose hue clipping could have turned
+    into theirs, and otherwise stand alone with the colour they show. Colourless blobs
+    (shaded sides of white objects, highlights on black ones) join any region not much
+    smaller than themselves, and otherwise stay out.
+    """
     height, width = ids.shape
     kernel = np.ones((3, 3), np.uint8)
+    sizes = np.bincount(ids.ravel()) if hue_deg is None else None
     for b, sl in enumerate(find_objects(blobs, count), start=1):
         if sl is None:
             continue
         y0, y1 = max(sl[0].start - 1, 0), min(sl[0].stop + 1, height)
         x0, x1 = max(sl[1].start - 1, 0), min(sl[1].stop + 1, width)
         blob = blobs[y0:y1, x0:x1] == b
-        blob_hue = circular_mean_deg(hue_deg[y0:y1, x0:x1][blob])
+        blob_hue = None if hue_deg is None else circular_mean_deg(hue_deg[y0:y1, x0:x1][blob])
         ring = (cv2.dilate(blob.astype(np.uint8), kernel) > 0) & ~blob
         local_ids = ids[y0:y1, x0:x1]
         ring &= local_ids > 0
@@ -153,15 +173,20 @@ def _attach_uncertain(ids: np.ndarray, region_labels: list[int], region_hues: li
             continuous = ring & (_depth_gap_to(blob, depth_m[y0:y1, x0:x1]) <= depth_step_m)
             cand, counts = np.unique(local_ids[continuous], return_counts=True)
             for rid in cand[np.argsort(-counts)]:
-                hue = region_hues[rid]
-                if not np.isnan(hue) and clip_compatible(blob_hue, hue):
+                if blob_hue is None:
+                    ok = 2 * sizes[rid] >= blob.sum() if rid < len(sizes) else False
+                else:
+                    ok = not np.isnan(region_hues[rid]) and clip_compatible(
+                        blob_hue, region_hues[rid])
+                if ok:
                     best = int(rid)
                     break
-        if best == 0:
+        if best == 0 and blob_hue is not None:
             region_labels.append(colorizer.hue_label(blob_hue))
             region_hues.append(blob_hue)
             best = len(region_labels) - 1
-        local_ids[blob] = best
+        if best:
+            local_ids[blob] = best
 
 
 def _depth_gap_to(blob: np.ndarray, depth: np.ndarray) -> np.ndarray:

@@ -109,16 +109,28 @@ class PosedRobotBody:
         self.primitives = primitives
         self.T_base_geom = T_base_geom
         self.margin_m = float(margin_m)
+        self._radii = [float(np.linalg.norm(p.dims_m if p.kind != "cylinder"
+                                            else p.dims_m[[0, 0, 1]])) + self.margin_m
+                       for p in primitives]
+        if primitives:
+            centres = np.array([T[:3, 3] for T in T_base_geom])
+            radii = np.array(self._radii)[:, None]
+            self._aabb = ((centres - radii).min(axis=0), (centres + radii).max(axis=0))
+        else:
+            self._aabb = (np.full(3, np.inf), np.full(3, -np.inf))
 
     def contains(self, points_base_m: np.ndarray) -> np.ndarray:
         """(N,) bool: point lies within margin_m of the robot's body."""
-        pts = np.asarray(points_base_m, dtype=np.float64).reshape(-1, 3)
+        all_pts = np.asarray(points_base_m, dtype=np.float64).reshape(-1, 3)
+        result = np.zeros(len(all_pts), dtype=bool)
+        # Only points inside the box around every part's bounding sphere can be on the robot.
+        candidates = np.flatnonzero(np.all((all_pts >= self._aabb[0]) & (all_pts <= self._aabb[1]),
+                                           axis=1))
+        pts = all_pts[candidates]
         inside = np.zeros(len(pts), dtype=bool)
         m = self.margin_m
-        for prim, T in zip(self.primitives, self.T_base_geom, strict=True):
+        for prim, T, radius in zip(self.primitives, self.T_base_geom, self._radii, strict=True):
             # Cheap bounding-sphere cull before the exact local-frame test.
-            radius = float(np.linalg.norm(prim.dims_m if prim.kind != "cylinder"
-                                          else prim.dims_m[[0, 0, 1]])) + m
             near = np.einsum("ij,ij->i", pts - T[:3, 3], pts - T[:3, 3]) <= radius * radius
             near &= ~inside
             if not near.any():
@@ -132,4 +144,5 @@ class PosedRobotBody:
             else:
                 hit = np.linalg.norm(local, axis=1) <= prim.dims_m[0] + m
             inside[np.flatnonzero(near)[hit]] = True
-        return inside
+        result[candidates] = inside
+        return result

@@ -96,10 +96,12 @@ def _fit_sphere(pts: np.ndarray) -> tuple[np.ndarray, float] | None:
     return centre, float(np.sqrt(r2))
 
 
-def _bottom(z: np.ndarray, p: ShapeParams) -> tuple[float, bool]:
-    """(bottom z, resting): down to the table when the lowest visible point is low."""
+def _bottom(z: np.ndarray, hidden: bool, p: ShapeParams) -> tuple[float, bool]:
+    """(bottom z, resting): down to the table when the lowest visible point is low or when
+    something in front hides the object's lower part; else (stacked, held) the lowest
+    visible point."""
     z_low = float(np.percentile(z, 1.0))
-    return (0.0, True) if z_low < p.resting_max_m else (z_low, False)
+    return (0.0, True) if hidden or z_low < p.resting_max_m else (z_low, False)
 
 
 def analyse_points(
@@ -107,11 +109,14 @@ def analyse_points(
     camera_xy_base_m: np.ndarray,
     pixel_m: float,
     params: ShapeParams | None = None,
+    bottom_hidden: bool = False,
 ) -> ShapeEstimate | None:
     """Classify and measure one object from its (N, 3) base-frame points; None if unusable.
 
     pixel_m is the width of one pixel on the object; outlines from sampled points come out
-    about one pixel short, which is added back.
+    a little short, and half a pixel is added back. bottom_hidden: something in front hides
+    the object's lower part (it then stands on the table, or on a bin's floor, see
+    `on_support`).
     """
     p = params or ShapeParams()
     pts = np.asarray(points_base_m, dtype=np.float64)
@@ -132,10 +137,10 @@ def analyse_points(
 
     # Bin: inside the rim there are points far below it (the floor seen over the near wall).
     hollow_frac, n_core, floor_z = _hollow_fraction(pts, rect, z_top, p)
-    bottom, resting = _bottom(z, p)
+    bottom, resting = _bottom(z, bottom_hidden, p)
     if n_core >= 8 and hollow_frac >= p.bin_min_hollow_frac:
         length, width, yaw = _rect_yaw(rect, square_sym=abs(rw - rh) < 0.1 * max(rw, rh))
-        size = np.array([length + pixel_m, width + pixel_m, z_top - bottom])
+        size = np.array([length + 0.5 * pixel_m, width + 0.5 * pixel_m, z_top - bottom])
         margin = min(1.0, (hollow_frac - p.bin_min_hollow_frac) / 0.3)
         return ShapeEstimate("bin", np.array([rcx, rcy, (z_top + bottom) / 2]), size, yaw,
                              margin, resting, floor_z)
@@ -156,15 +161,15 @@ def analyse_points(
     rect = cv2.minAreaRect(all_xy)
     (rcx, rcy), (rw, rh), _ = rect
     height = z_top - bottom
-    circle, margin = _side_test(pts, z_top, bottom, width_all, all_xy, rect, p)
+    circle, margin = _side_test(pts, z_top, bottom, width_all, all_xy, rect, pixel_m, p)
     margin = max(0.0, min(margin, (top_ratio - p.sphere_max_top_ratio) / 0.1))
     if circle is None:
         length, width, yaw = _rect_yaw(rect, square_sym=abs(rw - rh) < 0.15 * max(rw, rh))
-        size = np.array([length + pixel_m, width + pixel_m, height])
+        size = np.array([length + 0.5 * pixel_m, width + 0.5 * pixel_m, height])
         return ShapeEstimate("box", np.array([rcx, rcy, (z_top + bottom) / 2]), size, yaw,
                              margin, resting)
     (ccx, ccy), radius = circle
-    diameter = 2.0 * radius + pixel_m
+    diameter = 2.0 * radius
     return ShapeEstimate("cylinder", np.array([ccx, ccy, (z_top + bottom) / 2]),
                          np.array([diameter, diameter, height]), 0.0, margin, resting)
 
@@ -182,8 +187,19 @@ def _fit_circle(xy: np.ndarray) -> tuple[np.ndarray, float, float] | None:
     return sol[:2], r, rms
 
 
+def _rect_rms(xy: np.ndarray, rect: tuple) -> float:
+    """RMS distance of points to the nearest side of a cv2.minAreaRect rectangle."""
+    (cx, cy), (w, h), angle_deg = rect
+    a = np.deg2rad(angle_deg)
+    rel = xy - np.array([cx, cy])
+    u = np.abs(rel @ np.array([np.cos(a), np.sin(a)]))
+    v = np.abs(rel @ np.array([-np.sin(a), np.cos(a)]))
+    dist = np.minimum(np.abs(w / 2 - u), np.abs(h / 2 - v))
+    return float(np.sqrt(np.mean(dist ** 2)))
+
+
 def _side_test(pts: np.ndarray, z_top: float, bottom: float, width_all: float,
-               all_xy: np.ndarray, rect: tuple, p: ShapeParams,
+               all_xy: np.ndarray, rect: tuple, pixel_m: float, p: ShapeParams,
                ) -> tuple[tuple[tuple[float, float], float] | None, float]:
     """Cylinder (circle (centre, radius)) or box (None), and a 0..1 margin.
 
@@ -201,7 +217,10 @@ def _side_test(pts: np.ndarray, z_top: float, bottom: float, width_all: float,
             centre, r, rms = fit
             ratio = r / max(width_all / 2, 1e-9)
             rel = rms / r
-            if 0.75 < ratio < 1.33 and rel < p.cylinder_max_rel_rms:
+            # A box corner seen over a short stretch also fits a circle well; its straight
+            # faces then fit the outline rectangle better still.
+            if (0.75 < ratio < 1.33 and rel < p.cylinder_max_rel_rms
+                    and rms < _rect_rms(side, rect)):
                 return ((float(centre[0]), float(centre[1])), r), min(
                     1.0, (p.cylinder_max_rel_rms - rel) / p.cylinder_max_rel_rms)
             return None, min(1.0, max(rel - p.cylinder_max_rel_rms, abs(ratio - 1.0)) / 0.05)
@@ -211,7 +230,7 @@ def _side_test(pts: np.ndarray, z_top: float, bottom: float, width_all: float,
     if fill >= p.box_min_fill:
         return None, margin
     (ccx, ccy), radius = cv2.minEnclosingCircle(all_xy)
-    return ((ccx, ccy), radius), margin
+    return ((ccx, ccy), radius + 0.25 * pixel_m), margin
 
 
 def _hollow_fraction(pts: np.ndarray, rect: tuple, z_top: float,

@@ -1,0 +1,137 @@
+"""`vla bench NAME [--json]`: speed of the stack's parts, in DESIGN.md's benchmark format."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from vla_bringup.profile import load_profile
+
+
+def machine() -> str:
+    cpu = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{platform.node()} ({cpu}, {os.cpu_count()} cores, Python {platform.python_version()})"
+
+
+def summary(name: str, unit: str, samples: list[float]) -> dict:
+    values = np.asarray(samples, dtype=float)
+    return {"name": name, "unit": unit, "median": round(float(np.median(values)), 4),
+            "p95": round(float(np.percentile(values, 95)), 4),
+            "p99": round(float(np.percentile(values, 99)), 4), "n": int(values.size)}
+
+
+def timed_ms(fn: Callable[[], object], n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
+def bench_sim(robot: str) -> list[dict]:
+    from vla_sim.scene import load_scene
+    from vla_sim.world import SimWorld
+
+    profile = load_profile(robot)
+    world = SimWorld(profile, load_scene(profile["default_scene"]))
+    home = world.joint_positions()
+    names = world.joint_names
+    results = []
+    # the node's inner loop: targets in, one physics step, state out
+    factors = []
+    for _ in range(5):
+        start, sim_start = time.perf_counter(), world.time_s
+        for _ in range(1000):
+            world.set_joint_targets(names, home)
+            world.step()
+            world.joint_positions()
+        factors.append((world.time_s - sim_start) / (time.perf_counter() - start))
+    results.append(summary(f"sim.{robot}.realtime_factor", "x", factors))
+    results.append(summary(f"sim.{robot}.step", "ms", timed_ms(world.step, 2000)))
+    world.render_rgbd()  # first render creates the GL context
+    results.append(summary(f"sim.{robot}.render_rgbd{profile['camera']['height']}", "ms",
+                           timed_ms(world.render_rgbd, 50)))
+    world.close()
+    return results
+
+
+def bench_wbc(robot: str) -> list[dict]:
+    import pinocchio as pin
+
+    from vla_controller.ik import solve_ik
+    from vla_controller.robot_model import RobotModel
+    from vla_controller.wbc import WholeBodyController
+
+    profile = load_profile(robot)
+    model = RobotModel.from_urdf(profile["urdf"], profile["arm_joints"],
+                                 base_frame=profile["base_frame"], tool_frame=profile["tool_frame"])
+    rng = np.random.default_rng(0)
+    home = np.asarray(profile["home_joint_positions"], dtype=float)
+    down = np.diag([1.0, -1.0, -1.0])
+    targets = [pin.SE3(down, np.array([rng.uniform(0.3, 0.65), rng.uniform(-0.3, 0.3),
+                                       rng.uniform(0.02, 0.3)])) for _ in range(50)]
+    ik_ms = [solve_ik(model, t, home).solve_time_ms for t in targets]
+    wbc = WholeBodyController(model, profile["tool_frame"], 1.0 / profile["control_rate_hz"])
+    q = home.copy()
+    ticks = []
+    for target in targets[:10]:
+        wbc.set_frame_target("tool", profile["tool_frame"], target)
+        for _ in range(200):
+            start = time.perf_counter()
+            q, _ = wbc.update(q)
+            ticks.append((time.perf_counter() - start) * 1e3)
+    return [summary(f"wbc.{robot}.tick", "ms", ticks),
+            summary(f"wbc.{robot}.solve_ik", "ms", ik_ms)]
+
+
+def bench_planner(robot: str) -> list[dict]:
+    from vla_planner.lm_backend import TransformersBackend
+
+    start = time.perf_counter()
+    backend = TransformersBackend()
+    load_s = time.perf_counter() - start
+    prompt = ("You are a robot arm on a table. Task: put the red cube in the blue bin.\n"
+              "Next step:")
+    objects = ["red cube", "green cube", "yellow cube", "blue bin", "orange ball",
+               "purple cylinder", "white box", "black cube", "red ball", "green bin"]
+    verbs = ["pick up the {}", "put the held object in the {}", "push the {}"]
+    pool = [v.format(o) for v in verbs for o in objects] + ["done"]
+    results = [{"name": "planner.smollm2.load", "unit": "s", "median": round(load_s, 2),
+                "p95": round(load_s, 2), "n": 1}]
+    for n in (10, 30):
+        candidates = pool[:n]
+        backend.score(prompt, candidates)  # warm
+        results.append(summary(f"planner.smollm2.score{n}", "ms",
+                               timed_ms(lambda c=candidates: backend.score(prompt, c), 5)))
+    return results
+
+
+BENCHES = {"sim": bench_sim, "wbc": bench_wbc, "planner": bench_planner}
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from vla_bringup.ros_env import isolate_ros_env
+
+    isolate_ros_env()
+    results = BENCHES[args.name](args.robot)
+    report = {"bench": args.name, "machine": machine(),
+              "date": datetime.date.today().isoformat(), "results": results}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{args.name} on {report['machine']}, {report['date']}")
+        for r in results:
+            print(f"  {r['name']:36s} median {r['median']:>10} {r['unit']:3s} "
+                  f"p95 {r['p95']:>10} (n={r['n']})")
+    return 0
