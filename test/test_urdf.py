@@ -130,3 +130,14 @@ def test_workspace_reachable_with_tool_down(pin_model, z_m):
                        for a in (yaw, yaw - np.pi)):
                     failures.append((x, y, z_m, yaw))
     assert not failures
+
+
+def test_urdf_matches_its_generator(tmp_path):
+    """urdf/arm.urdf is generated (inertias computed): a hand edit would drift from the source."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "arm.urdf"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_arm_urdf.py"), str(out)],
+                   check=True, timeout=60)
+    assert out.read_text() == URDF.read_text()

@@ -26,6 +26,14 @@ from vla_stack.msg import SceneObjects, SkillDescription, WholeBodyState
 from vla_stack.srv import CheckGoal
 
 
+def wait_for(future, timeout_s: float) -> bool:
+    """Wait for a future completed by a spinning executor in another thread; True if done."""
+    deadline = time.monotonic() + timeout_s
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return future.done()
+
+
 class TaskResult(Enum):
     UNKNOWN = 0
     SUCCEEDED = 1
@@ -129,7 +137,7 @@ class StackCommander(Node):
                                 ignore_affordances=ignore_affordances)
         self.feedback = []
         future = self.task_client.send_goal_async(goal, feedback_callback=self._on_feedback)
-        if not self._wait(future, timeout_s):
+        if not wait_for(future, timeout_s):
             return False
         self._goal_handle = future.result()
         if not self._goal_handle.accepted:
@@ -146,11 +154,11 @@ class StackCommander(Node):
         return self._result_future is None or self._result_future.done()
 
     def wait_for_task(self, timeout_s: float) -> bool:
-        return self._result_future is not None and self._wait(self._result_future, timeout_s)
+        return self._result_future is not None and wait_for(self._result_future, timeout_s)
 
     def cancel_task(self) -> None:
         if self._goal_handle is not None and not self.is_task_complete():
-            self._wait(self._goal_handle.cancel_goal_async(), 5.0)
+            wait_for(self._goal_handle.cancel_goal_async(), 5.0)
 
     def get_task_result(self) -> ExecuteTask.Result | None:
         if self._result_future is None or not self._result_future.done():
@@ -170,16 +178,9 @@ class StackCommander(Node):
         if not self.goal_client.wait_for_service(timeout_sec=timeout_s):
             raise RuntimeError("/sim/check_goal is not available (is the simulator running?)")
         future = self.goal_client.call_async(CheckGoal.Request(goal=goal))
-        if not self._wait(future, timeout_s):
+        if not wait_for(future, timeout_s):
             raise RuntimeError("/sim/check_goal did not answer")
         return future.result()
-
-    @staticmethod
-    def _wait(future, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return future.done()
 
     def close(self) -> None:
         self._executor.shutdown(timeout_sec=1.0)

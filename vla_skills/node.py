@@ -29,6 +29,7 @@ from vla_stack.msg import (
 )
 from vla_stack.srv import QueryAffordance
 
+NO_OBJECTS_YET = "no objects perceived yet"
 HOLDING_MIN_OPENING_M = 0.004   # fingers stopped this far apart: something is between them
 
 
@@ -54,7 +55,7 @@ class SkillServerNode(Node):
             s.info.name: s for s in make_skills(list(self.get_parameter("skills").value),
                                                 robot, profile)}
         self.state_lock = threading.Condition()
-        self.objects: dict = {}
+        self.objects: dict | None = None   # None until perception has spoken
         self.joint_positions: dict[str, float] = {}
         self.joint_velocities: dict[str, float] = {}
         self.wbc_tasks: dict[str, object] = {}
@@ -126,7 +127,7 @@ class SkillServerNode(Node):
             q = [self.joint_positions.get(j) for j in self.arm_joints]
             fingers = [self.joint_positions.get(j, 0.0) for j in self.gripper_joints]
             return WorldSnapshot(
-                objects=dict(self.objects), held_object=self.held_object,
+                objects=dict(self.objects or {}), held_object=self.held_object,
                 gripper_opening_m=float(np.mean(fingers)),
                 q_arm=None if None in q else np.array(q, dtype=float))
 
@@ -134,7 +135,9 @@ class SkillServerNode(Node):
     def on_affordance(self, skill: Skill, request, response):
         world = self.snapshot()
         for call in request.calls:
-            if call.skill != skill.info.name or len(call.arg_names) != len(call.arg_values):
+            if self.objects is None:
+                score, why = 0.0, NO_OBJECTS_YET
+            elif call.skill != skill.info.name or len(call.arg_names) != len(call.arg_values):
                 score, why = 0.0, f"malformed call for {skill.info.name}: {call.skill!r}"
             else:
                 score, why = skill.affordance(dict(zip(call.arg_names, call.arg_values,

@@ -1,0 +1,54 @@
+"""Bring up (part of) the arm stack as real processes for a test module, plus a commander node."""
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import rclpy
+
+from vla_bringup.commander import StackCommander, wait_for
+from vla_bringup.launcher import StackProcesses
+from vla_bringup.specs import stack_specs
+from vla_skills.node import NO_OBJECTS_YET
+from vla_stack.msg import SkillCall
+from vla_stack.srv import QueryAffordance
+
+
+def wait_for_skill_server_objects(commander: StackCommander, deadline: float) -> None:
+    """The skill server hears perception on its own schedule; wait until it has."""
+    client = commander.create_client(QueryAffordance, "/skills/pick/affordance")
+    client.wait_for_service(timeout_sec=max(0.1, deadline - time.monotonic()))
+    request = QueryAffordance.Request(calls=[SkillCall(skill="pick")])
+    while time.monotonic() < deadline:
+        future = client.call_async(request)
+        if wait_for(future, 5.0) and future.result().reasons[0] != NO_OBJECTS_YET:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the skill server never received perception's objects")
+
+
+@contextlib.contextmanager
+def running_stack(log_dir: Path, nodes: set[str], overrides: dict | None = None,
+                  ready_timeout_s: float = 120.0, min_skills: int = 2):
+    specs = [s for s in stack_specs("arm", overrides) if s.name in nodes]
+    with StackProcesses(specs, log_dir, dict(os.environ)) as stack:
+        rclpy.init()
+        commander = StackCommander(node_name=f"test_commander_{os.getpid()}")
+        try:
+            deadline = time.monotonic() + ready_timeout_s
+            while time.monotonic() < deadline and not stack.dead():
+                ready = (len(commander.skills) >= min_skills if "arm_skills" in nodes else True) \
+                    and (commander.objects is not None if "perception" in nodes else True)
+                if ready:
+                    break
+                time.sleep(0.2)
+            else:
+                logs = "\n".join(f"--- {s.name}\n{stack.log_tail(s.name)}" for s in specs)
+                raise RuntimeError(f"stack not ready; dead: {stack.dead()}\n{logs}")
+            if "arm_skills" in nodes and "perception" in nodes:
+                wait_for_skill_server_objects(commander, deadline)
+            yield stack, commander
+        finally:
+            commander.close()
+            rclpy.shutdown()
