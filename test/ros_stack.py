@@ -10,7 +10,7 @@ import rclpy
 from vla_bringup.commander import StackCommander, wait_for
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.specs import stack_specs
-from vla_skills.node import NO_OBJECTS_YET
+from vla_skills.base import NO_OBJECTS_YET
 from vla_stack.msg import SkillCall
 from vla_stack.srv import QueryAffordance
 

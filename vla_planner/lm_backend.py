@@ -197,7 +197,7 @@ class TransformersBackend:
                 attention_mask=mask[None, None], past_key_values=cache, use_cache=True,
             )
         finally:
-            _truncate_cache(cache, n_prompt)  # drop the candidates' keys; keep the prompt for the next call
+            _truncate_cache(cache, n_prompt)  # keep only the prompt, for the next call
         logprobs = torch.log_softmax(out.logits[0], dim=-1)
         row = 0
         for ids in cand_ids:

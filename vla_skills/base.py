@@ -46,6 +46,11 @@ class Stage:
     expect_holding: bool | None = None  # after a gripper stage: must (not) hold an object
 
 
+# The affordance reason a skill server gives before perception has reported anything: "unknown
+# yet", which a planner should wait out rather than read as "impossible".
+NO_OBJECTS_YET = "no objects perceived yet"
+
+
 class SkillError(ValueError):
     """A call that cannot run: unknown argument, object or precondition. Nothing moves."""
 

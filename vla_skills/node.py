@@ -16,7 +16,7 @@ from vla_bringup.node_runner import run_node
 from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.qos import REGISTRY_QOS
 from vla_controller.robot_model import RobotModel
-from vla_skills.base import Skill, SkillError, Stage, WorldSnapshot
+from vla_skills.base import NO_OBJECTS_YET, Skill, SkillError, Stage, WorldSnapshot
 from vla_skills.manipulation import make_skills
 from vla_skills.world_model import objects_from_msg
 from vla_stack.action import ExecuteSkill
@@ -29,7 +29,6 @@ from vla_stack.msg import (
 )
 from vla_stack.srv import QueryAffordance
 
-NO_OBJECTS_YET = "no objects perceived yet"
 HOLDING_MIN_OPENING_M = 0.004   # fingers stopped this far apart: something is between them
 
 

