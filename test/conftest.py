@@ -5,6 +5,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 # Before anything imports rclpy: these decide where DDS discovery looks.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 80))
@@ -16,3 +18,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+
+@pytest.fixture(scope="module")
+def robot():
+    """The arm's kinematic model (pinocchio) as the controller builds it."""
+    from vla_bringup.profile import load_profile
+    from vla_controller.robot_model import RobotModel
+
+    profile = load_profile("arm")
+    return RobotModel.from_urdf(profile["urdf"], profile["arm_joints"],
+                                tool_frame=profile["tool_frame"])

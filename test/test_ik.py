@@ -15,21 +15,14 @@ from vla_controller import (
     RobotModel,
     solve_ik,
 )
+from vla_controller.tasks import tool_down_pose
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = yaml.safe_load((REPO / "config/robots/arm.yaml").read_text())
-DOWN = np.diag([1.0, -1.0, -1.0])  # tool z along base -z
 
 
 def tool_down(x: float, y: float, z: float, yaw: float = 0.0) -> pin.SE3:
-    return pin.SE3(DOWN @ pin.rpy.rpyToMatrix(0.0, 0.0, yaw), np.array([x, y, z]))
-
-
-@pytest.fixture(scope="module")
-def robot() -> RobotModel:
-    return RobotModel.from_urdf(
-        REPO / PROFILE["urdf"], PROFILE["arm_joints"], tool_frame=PROFILE["tool_frame"]
-    )
+    return tool_down_pose([x, y, z], yaw)
 
 
 @pytest.fixture(scope="module")

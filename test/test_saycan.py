@@ -267,3 +267,13 @@ def test_bad_task_input_raises(planner):
         run_task(TASK, planner, lambda: (robot.candidates, [math.nan] * 7), robot.execute)
     with pytest.raises(ValueError):
         run_task(TASK, planner, robot.state, lambda c: "ok")
+
+
+def test_length_normalised_say_is_per_token(backend, planner):
+    robot = TableRobot()
+    summed = {s.candidate.text: s for s in planner.rank(TASK, [], *robot.state())}
+    normalised = SayCanPlanner(backend, length_normalise=True).rank(TASK, [], *robot.state())
+    for scored in normalised:
+        total = summed[scored.candidate.text]
+        assert scored.n_tokens == total.n_tokens >= 1
+        assert scored.say == pytest.approx(total.say / total.n_tokens, abs=1e-6)

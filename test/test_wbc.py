@@ -7,24 +7,17 @@ import pinocchio as pin
 import pytest
 import yaml
 
-from vla_controller import RobotModel, WholeBodyController
+from vla_controller import WholeBodyController
+from vla_controller.tasks import tool_down_pose
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = yaml.safe_load((REPO / "config/robots/arm.yaml").read_text())
 DT_S = 1.0 / PROFILE["control_rate_hz"]
 HOME = np.array(PROFILE["home_joint_positions"])
-DOWN = np.diag([1.0, -1.0, -1.0])
 
 
 def tool_down(x: float, y: float, z: float, yaw: float = 0.0) -> pin.SE3:
-    return pin.SE3(DOWN @ pin.rpy.rpyToMatrix(0.0, 0.0, yaw), np.array([x, y, z]))
-
-
-@pytest.fixture(scope="module")
-def robot() -> RobotModel:
-    return RobotModel.from_urdf(
-        REPO / PROFILE["urdf"], PROFILE["arm_joints"], tool_frame=PROFILE["tool_frame"]
-    )
+    return tool_down_pose([x, y, z], yaw)
 
 
 @pytest.fixture()

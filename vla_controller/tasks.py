@@ -17,6 +17,12 @@ from vla_controller.robot_model import RobotModel
 _ROTATION_TOL = 1e-6
 
 
+def tool_down_pose(position_base_m, yaw_rad: float = 0.0) -> pin.SE3:
+    """Tool z pointing straight down (approach from above), turned by yaw about the base z."""
+    rotation = pin.rpy.rpyToMatrix(0.0, 0.0, float(yaw_rad)) @ np.diag([1.0, -1.0, -1.0])
+    return pin.SE3(rotation, np.asarray(position_base_m, dtype=float).reshape(3))
+
+
 def check_pose(pose: pin.SE3, what: str = "pose") -> pin.SE3:
     """Copy of ``pose`` after checking it is a finite rigid transform (else ValueError)."""
     if not isinstance(pose, pin.SE3):

@@ -67,6 +67,8 @@ class TransformersBackend:
     """
 
     def __init__(self, model_path: str | Path | None = None, num_threads: int = 2) -> None:
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         offline_env()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -78,8 +80,6 @@ class TransformersBackend:
             model_dir = source
         else:
             raise ValueError(f"model_path must be a .gguf file or a model directory: {source}")
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         torch.set_num_threads(num_threads)
         self._torch = torch
         self.name = source.stem

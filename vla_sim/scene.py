@@ -17,17 +17,11 @@ from typing import Any
 
 import yaml
 
+from vla_perception.colors import PALETTE_RGB
+
 SHAPES = ("box", "cylinder", "sphere", "bin")
-COLORS_RGB: dict[str, tuple[float, float, float]] = {
-    "red": (0.85, 0.1, 0.1),
-    "green": (0.1, 0.7, 0.15),
-    "blue": (0.1, 0.25, 0.85),
-    "yellow": (0.95, 0.85, 0.1),
-    "orange": (1.0, 0.5, 0.05),
-    "purple": (0.55, 0.15, 0.7),
-    "white": (0.95, 0.95, 0.95),
-    "black": (0.05, 0.05, 0.05),
-}
+# the colour names a scene may use: the same palette perception names colours by
+COLORS_RGB = PALETTE_RGB
 MIN_SIZE_M = 0.005
 MAX_SIZE_M = 2.0
 BIN_WALL_M = 0.008

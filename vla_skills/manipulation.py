@@ -6,6 +6,7 @@ import pinocchio as pin
 
 from vla_controller.ik import solve_ik
 from vla_controller.robot_model import RobotModel
+from vla_controller.tasks import tool_down_pose
 from vla_skills.base import ObjectInfo, Skill, SkillError, SkillInfo, Stage, WorldSnapshot
 
 VISIBLE_AFFORDANCE = 0.95     # perception can be wrong; never claim certainty
@@ -13,12 +14,10 @@ REMEMBERED_AFFORDANCE = 0.6   # seen recently, not in the latest frame
 
 
 def top_down_pose(position_base_m: np.ndarray, yaw_rad: float) -> pin.SE3:
-    """Tool z pointing down (approach from above), rotated about the vertical by yaw."""
+    """Tool pointing down, lined up with a box's faces by the smallest wrist turn."""
     # A gripper is symmetric under a half turn and a box under a quarter turn: take the
     # smallest wrist rotation that lines the fingers up with the box's faces.
-    yaw = (yaw_rad + np.pi / 4) % (np.pi / 2) - np.pi / 4
-    rotation = pin.utils.rpyToMatrix(0.0, 0.0, yaw) @ np.diag([1.0, -1.0, -1.0])
-    return pin.SE3(rotation, np.asarray(position_base_m, dtype=float))
+    return tool_down_pose(position_base_m, (yaw_rad + np.pi / 4) % (np.pi / 2) - np.pi / 4)
 
 
 class ArmSkill(Skill):

@@ -1,0 +1,31 @@
+"""The whole thing, as a user runs it: `vla demo --robot arm --headless --record DIR`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+
+
+def test_vla_demo_arm_puts_the_red_cube_in_the_blue_bin(tmp_path):
+    vla = Path(sys.prefix) / "bin" / "vla"
+    out = tmp_path / "episode"
+    run = subprocess.run([str(vla), "demo", "--robot", "arm", "--headless", "--record", str(out)],
+                         capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    print(run.stdout[-6000:], run.stderr[-3000:])
+    assert run.returncode == 0, "demo failed (exit code is 0 only if the goal holds)"
+    assert "step 1: 'pick up the red cube'" in run.stdout  # printed as chosen, with scores
+    assert "say=" in run.stdout and "can=" in run.stdout and "score=" in run.stdout
+    episode = json.loads((out / "episode.json").read_text())
+    assert episode["outcome"] == "success" and episode["success"] is True
+    assert episode["goal"] == "in(red_cube, blue_bin)"
+    skills = [s["skill"] for s in episode["steps"]]
+    assert skills.index("pick") < skills.index("place")  # pick before place
+    assert episode["steps"][0]["args"] == {"object": "red_cube"}
+    assert all(s["result"] == "succeeded" for s in episode["steps"])
+    assert episode["sim_s"] > 5.0 and episode["wall_s"] > 0
+    frames = iio.imread(out / "episode.gif")
+    assert frames.ndim == 4 and frames.shape[0] >= 5  # an animation, not a still
+    assert frames.std() > 10  # an image of something, not a blank
