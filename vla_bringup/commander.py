@@ -57,7 +57,6 @@ class StackCommander(Node):
         self.sim_time_s = 0.0
         self.loop_rates_hz: list[float] = []
         self.frames: list[np.ndarray] = []
-        self.record_camera = record_camera
         self.camera_every_n = max(1, camera_every_n)
         self._camera_count = 0
         self._goal_handle = None
@@ -71,8 +70,9 @@ class StackCommander(Node):
         self.create_subscription(SceneObjects, "/perception/objects", self._on_objects, 10)
         self.create_subscription(Clock, "/clock", self._on_clock, 10)
         self.create_subscription(WholeBodyState, "/wbc/state", self._on_wbc, 10)
-        self.create_subscription(Image, "/camera/color/image_raw", self._on_image,
-                                 SENSOR_QOS)
+        if record_camera:  # 640x480 frames cost real CPU to receive: only when recording
+            self.create_subscription(Image, "/camera/color/image_raw", self._on_image,
+                                     SENSOR_QOS)
         self._executor = MultiThreadedExecutor(num_threads=2)
         self._executor.add_node(self)
         self._spin_thread = threading.Thread(target=self._executor.spin, daemon=True)
@@ -100,7 +100,7 @@ class StackCommander(Node):
 
     def _on_image(self, msg: Image) -> None:
         self._camera_count += 1
-        if not self.record_camera or self._camera_count % self.camera_every_n:
+        if self._camera_count % self.camera_every_n:
             return
         if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
             return

@@ -148,7 +148,8 @@ class WbcControllerNode(Node):
             if next_tick_ns is None or abs(now_ns - next_tick_ns) > 1e9:
                 next_tick_ns = now_ns  # first tick, or the clock jumped / was reset
             if now_ns < next_tick_ns:
-                time.sleep(min(self.period_s / 4, (next_tick_ns - now_ns) * 1e-9))
+                # one sleep per tick: ROS time runs at about wall speed (or the sim is paused)
+                time.sleep(min(self.period_s, (next_tick_ns - now_ns) * 1e-9))
                 continue
             next_tick_ns += int(self.period_s * 1e9)
             with self.lock:

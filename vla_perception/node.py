@@ -2,6 +2,7 @@
 Only the camera images and the robot's joint states are used (no ground truth)."""
 
 import threading
+from collections import deque
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -53,7 +54,8 @@ class PerceptionNode(Node):
         self.robot_body = RobotBodyModel(profile["urdf"], self.base_frame)
         self.memory = ObjectMemory(float(self.get_parameter("memory_s").value))
         self.lock = threading.Lock()
-        self.joint_positions: dict[str, float] = {}
+        # recent joint states, so the robot is masked where it was when the image was taken
+        self.joint_history: deque[tuple[float, dict[str, float]]] = deque(maxlen=200)
         self.latest: dict[str, Image] = {}
         images = MutuallyExclusiveCallbackGroup()
         self.create_subscription(Image, "/camera/color/image_raw",
@@ -76,11 +78,21 @@ class PerceptionNode(Node):
                                    throttle_duration_sec=10.0)
 
     def on_joint_states(self, msg: JointState) -> None:
-        if len(msg.name) == len(msg.position):
-            with self.lock:
-                self.joint_positions.update(
-                    (n, p) for n, p in zip(msg.name, msg.position, strict=True)
-                    if np.isfinite(p))
+        if len(msg.name) != len(msg.position):
+            return
+        positions = {n: p for n, p in zip(msg.name, msg.position, strict=True)
+                     if np.isfinite(p)}
+        t_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self.lock:
+            if self.joint_history and t_s < self.joint_history[-1][0]:
+                self.joint_history.clear()  # clock went backwards
+            self.joint_history.append((t_s, positions))
+
+    def joints_at(self, t_s: float) -> dict[str, float] | None:
+        with self.lock:
+            if not self.joint_history:
+                return None
+            return min(self.joint_history, key=lambda entry: abs(entry[0] - t_s))[1]
 
     def on_image(self, which: str, msg: Image) -> None:
         self.latest[which] = msg
@@ -95,16 +107,16 @@ class PerceptionNode(Node):
             if depth_m.shape != (self.camera.height, self.camera.width):
                 raise ValueError(f"image is {depth_m.shape[1]}x{depth_m.shape[0]}, the camera "
                                  f"model {self.camera.width}x{self.camera.height}")
-            with self.lock:
-                if not self.joint_positions:
-                    # without the arm's pose it cannot be masked out and would look like objects
-                    raise ValueError("no /joint_states yet")
-                body = self.robot_body.posed(dict(self.joint_positions))
+            t_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
+            joints = self.joints_at(t_s)
+            if joints is None:
+                # without the arm's pose it cannot be masked out and would look like objects
+                raise ValueError("no /joint_states yet")
+            body = self.robot_body.posed(joints)
             detections = self.detector.detect(rgb, depth_m, point_exclusion=body)
         except ValueError as exc:
             self.get_logger().warn(f"frame dropped: {exc}", throttle_duration_sec=5.0)
             return
-        t_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
         self.publish(self.memory.update(detections, t_s), rgb_msg.header.stamp)
 
     def publish(self, known: list[Remembered], stamp) -> None:

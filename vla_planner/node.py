@@ -14,13 +14,21 @@ from vla_bringup.commander import wait_for
 from vla_bringup.node_runner import run_node
 from vla_bringup.qos import REGISTRY_QOS
 from vla_planner.lm_backend import TransformersBackend
-from vla_planner.prompt import Candidate, ObjectRef, SkillSpec, make_candidates
+from vla_planner.prompt import (
+    DONE_CANDIDATE,
+    Candidate,
+    ObjectRef,
+    PromptBuilder,
+    SkillSpec,
+    make_candidates,
+)
 from vla_planner.registry import RegisteredSkill, SkillRegistry
 from vla_planner.saycan import (
     ExecutedStep,
     SayCanPlanner,
     StepResult,
     TaskCancelledError,
+    TaskResult,
     run_task,
 )
 from vla_skills.base import NO_OBJECTS_YET
@@ -51,9 +59,13 @@ class PlannerNode(Node):
         self.declare_parameter("affordance_timeout_s", 5.0)
         self.declare_parameter("skill_timeout_s", 120.0)
         self.declare_parameter("startup_wait_s", 10.0)
+        self.declare_parameter("num_threads", 2)   # torch threads for the language model
         model_path = self.get_parameter("model_path").value or None
         started = time.monotonic()
-        self.backend = TransformersBackend(model_path)
+        self.backend = TransformersBackend(model_path,
+                                           num_threads=int(self.get_parameter("num_threads").value))
+        # the few-shot header is the same for every task: compute its cache once, now
+        self.backend.score(PromptBuilder().build("warm up", []), [DONE_CANDIDATE.text])
         self.get_logger().info(f"language model {self.backend.name} ready in "
                                f"{time.monotonic() - started:.1f} s")
         self.group = ReentrantCallbackGroup()
@@ -96,13 +108,19 @@ class PlannerNode(Node):
                 self.get_logger().info(f"{msg.provider} {verb} skill {msg.name!r}")
 
     def on_objects(self, msg: SceneObjects) -> None:
-        refs = []
+        refs, used_words = [], set()
         for o in msg.objects:
+            words = o.description.strip() or o.name.replace("_", " ")
+            if words in used_words:  # two "red cube"s: the LM must be able to tell them apart
+                words = o.name.replace("_", " ")
             try:
-                refs.append(ObjectRef(o.name, o.description or o.name.replace("_", " "),
-                                      o.kind or "graspable"))
+                ref = ObjectRef(o.name, words, o.kind or "graspable")
             except ValueError:
                 continue  # nameless or wordless entries cannot be planned with
+            if ref.description in used_words or any(r.name == ref.name for r in refs):
+                continue
+            used_words.add(ref.description)
+            refs.append(ref)
         with self.lock:
             self.objects = refs
 
@@ -246,12 +264,16 @@ class PlannerNode(Node):
                                                               step=step))
 
         with self.busy:
-            outcome = run_task(
-                goal.instruction, planner, self.world_state,
-                lambda c: self.run_skill(c, goal_handle), max_steps=max_steps,
-                on_step=on_step, on_choice=on_choice,
-                is_cancelled=lambda: goal_handle.is_cancel_requested,
-                min_affordance=float(self.get_parameter("min_affordance").value))
+            try:
+                outcome = run_task(
+                    goal.instruction, planner, self.world_state,
+                    lambda c: self.run_skill(c, goal_handle), max_steps=max_steps,
+                    on_step=on_step, on_choice=on_choice,
+                    is_cancelled=lambda: goal_handle.is_cancel_requested,
+                    min_affordance=float(self.get_parameter("min_affordance").value))
+            except Exception as exc:  # noqa: BLE001 - the task ends, the node stays up
+                self.get_logger().error(f"task aborted by a planning error: {exc!r}")
+                outcome = TaskResult("aborted", (), f"planning error: {exc}")
         self.publish_status(goal.instruction, "finished", len(steps), [], None)
         self.get_logger().info(f"task {goal.instruction!r}: {outcome.outcome} ({outcome.reason})")
         result = ExecuteTask.Result(outcome=outcome.outcome, success=outcome.success,
