@@ -248,3 +248,16 @@ def test_world_rejects_a_profile_that_does_not_match_the_urdf():
     with pytest.raises(ValueError, match="arm_joint_99"):
         SimWorld(profile, load_scene(SCENE_PATH), ROOT)
     SimWorld(PROFILE, load_scene(SCENE_PATH)).close()  # relative URDF against the repo root
+
+
+def test_jitter_scene_is_seeded_small_and_keeps_names():
+    from vla_sim.scene import jitter_scene
+
+    scene = load_scene(SCENE_PATH)
+    a, b = jitter_scene(scene, 7), jitter_scene(scene, 7)
+    assert a == b and a != jitter_scene(scene, 8)
+    for before, after in zip(scene.objects, a.objects, strict=True):
+        assert before.name == after.name
+        offset = np.subtract(after.position_m, before.position_m)
+        assert 0 < np.abs(offset[:2]).max() <= 0.01 and offset[2] == 0
+        assert abs(after.yaw_rad - before.yaw_rad) <= 0.2

@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "'in(red_cube, blue_bin)'")
     demo.add_argument("--scene", help="scene YAML (default: the robot's default scene)")
     demo.add_argument("--record", metavar="DIR", help="write DIR/episode.json and episode.gif")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (reserved for noise)")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="0: the scene as written; N: objects nudged at random "
+                           "(up to 1 cm, 0.2 rad), seeded by N")
     demo.add_argument("--headless", action="store_true",
                       help="no viewer window (the only mode so far: rendering is offscreen)")
     demo.add_argument("--model", help="planner model: a local HF model dir or .gguf file")

@@ -40,7 +40,8 @@ def run_demo(args: argparse.Namespace) -> int:
     goal = args.goal if args.goal is not None else (
         profile["default_goal"] if not args.task else "")
     scene = str(Path(args.scene).resolve()) if args.scene else profile["default_scene"]
-    overrides = {"mujoco_sim": {"scene": scene, "real_time_factor": args.real_time_factor}}
+    overrides = {"mujoco_sim": {"scene": scene, "real_time_factor": args.real_time_factor,
+                                "seed": args.seed}}
     if args.model:
         overrides["planner"] = {"model_path": args.model}
     specs = stack_specs(args.robot, overrides)

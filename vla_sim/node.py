@@ -15,7 +15,7 @@ from std_msgs.msg import Float64MultiArray
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.qos import SENSOR_QOS
-from vla_sim.scene import load_scene
+from vla_sim.scene import jitter_scene, load_scene
 from vla_sim.world import SimWorld
 from vla_stack.srv import CheckGoal
 
@@ -56,9 +56,13 @@ class MujocoSimNode(Node):
         self.declare_parameter("scene", "")
         self.declare_parameter("real_time_factor", 1.0)
         self.declare_parameter("clock_rate_hz", 250.0)
+        self.declare_parameter("seed", 0)  # 0: the scene as written; else objects nudged
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
         scene_path = self.get_parameter("scene").value or profile["default_scene"]
-        self.world = SimWorld(profile, load_scene(resolve_path(scene_path)))
+        scene = load_scene(resolve_path(scene_path))
+        if self.get_parameter("seed").value:
+            scene = jitter_scene(scene, int(self.get_parameter("seed").value))
+        self.world = SimWorld(profile, scene)
         self.rtf = float(self.get_parameter("real_time_factor").value)
         self.clock_period_s = 1.0 / float(self.get_parameter("clock_rate_hz").value)
         self.joint_state_period_s = 1.0 / float(profile.get("joint_state_rate_hz", 100.0))

@@ -11,10 +11,11 @@ Conventions (see docs/ARCHITECTURE.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from vla_perception.colors import PALETTE_RGB
@@ -211,3 +212,19 @@ def load_scene(path: str | Path) -> Scene:
     except yaml.YAMLError as exc:
         raise ValueError(f"scene file {path} is not valid YAML: {exc}") from exc
     return parse_scene(data)
+
+
+def jitter_scene(scene: Scene, seed: int, max_offset_m: float = 0.01,
+                 max_yaw_rad: float = 0.2) -> Scene:
+    """The scene with every object nudged at random (seeded), for robustness runs.
+    Raises ValueError if the nudges make objects overlap."""
+    rng = np.random.default_rng(seed)
+    objects = []
+    for obj in scene.objects:
+        dx, dy = rng.uniform(-max_offset_m, max_offset_m, size=2)
+        x, y, z = obj.position_m
+        objects.append(replace(obj, position_m=(x + dx, y + dy, z),
+                               yaw_rad=obj.yaw_rad + rng.uniform(-max_yaw_rad, max_yaw_rad)))
+    objects = tuple(objects)
+    _check_overlaps(objects)
+    return replace(scene, objects=objects)

@@ -85,6 +85,14 @@ class Skill(ABC):
     def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
         ...
 
-    @abstractmethod
     def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
         """The motion to run; raises SkillError when the call cannot run now."""
+        bound = self.check_args(args, world)
+        score, why = self._affordance(bound, world)
+        if score <= 0.0:
+            raise SkillError(why)
+        return self._stages(bound)
+
+    @abstractmethod
+    def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
+        ...

@@ -7,7 +7,7 @@ import pinocchio as pin
 from vla_controller.ik import solve_ik
 from vla_controller.robot_model import RobotModel
 from vla_controller.tasks import tool_down_pose
-from vla_skills.base import ObjectInfo, Skill, SkillError, SkillInfo, Stage, WorldSnapshot
+from vla_skills.base import ObjectInfo, Skill, SkillInfo, Stage, WorldSnapshot
 
 VISIBLE_AFFORDANCE = 0.95     # perception can be wrong; never claim certainty
 REMEMBERED_AFFORDANCE = 0.6   # seen recently, not in the latest frame
@@ -39,6 +39,18 @@ class ArmSkill(Skill):
         return True, "reachable"
 
 
+    def reach_affordance(self, poses: list[pin.SE3], target: ObjectInfo, world: WorldSnapshot,
+                         precondition: str) -> tuple[float, str]:
+        """Affordance once the skill's own preconditions hold: zero if any pose is out of
+        reach; lower when the target is only remembered, not in the latest frame."""
+        ok, why = self.reachable(poses, world)
+        if not ok:
+            return 0.0, why
+        if target.visible:
+            return VISIBLE_AFFORDANCE, f"{precondition}; {target.name} visible and reachable"
+        return REMEMBERED_AFFORDANCE, f"{precondition}; {target.name} last seen reachable"
+
+
 class PickSkill(ArmSkill):
     info = SkillInfo(
         name="pick", description="grasp an object from above and lift it",
@@ -61,18 +73,10 @@ class PickSkill(ArmSkill):
         if width >= 2.0 * self.gripper_open_m:
             return 0.0, f"{obj.name} is {width:.3f} m wide; the gripper opens to " \
                         f"{2 * self.gripper_open_m:.3f} m"
-        ok, why = self.reachable(list(self.grasp_poses(obj).values()), world)
-        if not ok:
-            return 0.0, why
-        if obj.visible:
-            return VISIBLE_AFFORDANCE, f"{obj.name} visible and reachable"
-        return REMEMBERED_AFFORDANCE, f"{obj.name} not in view; last seen reachable"
+        return self.reach_affordance(list(self.grasp_poses(obj).values()), obj, world,
+                                     "gripper free")
 
-    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
-        bound = self.check_args(args, world)
-        score, why = self._affordance(bound, world)
-        if score <= 0.0:
-            raise SkillError(why)
+    def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
         poses = self.grasp_poses(bound["object"])
         return [
             Stage("open", gripper_opening_m=self.gripper_open_m),
@@ -106,18 +110,10 @@ class PlaceSkill(ArmSkill):
         if world.held_object != obj.name:
             held = world.held_object or "nothing"
             return 0.0, f"not holding {obj.name} (holding {held})"
-        ok, why = self.reachable(list(self.release_poses(obj, container).values()), world)
-        if not ok:
-            return 0.0, why
-        if container.visible:
-            return VISIBLE_AFFORDANCE, f"holding {obj.name}; {container.name} reachable"
-        return REMEMBERED_AFFORDANCE, f"holding {obj.name}; {container.name} last seen reachable"
+        return self.reach_affordance(list(self.release_poses(obj, container).values()),
+                                     container, world, f"holding {obj.name}")
 
-    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
-        bound = self.check_args(args, world)
-        score, why = self._affordance(bound, world)
-        if score <= 0.0:
-            raise SkillError(why)
+    def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
         poses = self.release_poses(bound["object"], bound["container"])
         return [
             Stage("carry", tool_pose_base=poses["above"]),

@@ -1,0 +1,80 @@
+"""Pick/place affordances and stages on the real arm model (no ROS)."""
+
+import numpy as np
+import pytest
+
+from vla_bringup.profile import load_profile
+from vla_skills.base import ObjectInfo, SkillError, WorldSnapshot
+from vla_skills.manipulation import (
+    REMEMBERED_AFFORDANCE,
+    VISIBLE_AFFORDANCE,
+    make_skills,
+)
+
+CUBE = np.array([0.04, 0.04, 0.04])
+
+
+@pytest.fixture(scope="module")
+def skills(robot):
+    pick, place = make_skills(["pick", "place"], robot, load_profile("arm"))
+    return pick, place
+
+
+def world(held=None, **objects) -> WorldSnapshot:
+    return WorldSnapshot(objects=dict(objects), held_object=held)
+
+
+def cube(name, x, y, visible=True, size=CUBE) -> ObjectInfo:
+    return ObjectInfo(name, "graspable", np.array([x, y, size[2] / 2]), np.asarray(size),
+                      0.3, visible)
+
+
+BIN = ObjectInfo("blue_bin", "container", np.array([0.42, -0.16, 0.035]),
+                 np.array([0.16, 0.16, 0.07]))
+
+
+def test_pick_affordance_follows_reach_visibility_and_the_hand(skills):
+    pick, _ = skills
+    assert pick.affordance({"object": "c"}, world(c=cube("c", 0.5, 0.1)))[0] == VISIBLE_AFFORDANCE
+    hidden = world(c=cube("c", 0.5, 0.1, visible=False))
+    assert pick.affordance({"object": "c"}, hidden)[0] == REMEMBERED_AFFORDANCE
+    score, why = pick.affordance({"object": "c"}, world(c=cube("c", 1.6, 0.0)))
+    assert score == 0.0 and "not reachable" in why
+    score, why = pick.affordance({"object": "c"}, world(held="d", c=cube("c", 0.5, 0.1)))
+    assert score == 0.0 and "already holds d" in why
+    wide = cube("w", 0.5, 0.1, size=[0.12, 0.12, 0.04])
+    assert pick.affordance({"object": "w"}, world(w=wide))[0] == 0.0
+    score, why = pick.affordance({"object": "blue_bin"}, world(blue_bin=BIN))
+    assert score == 0.0 and "container" in why
+
+
+def test_place_needs_the_object_in_hand(skills):
+    _, place = skills
+    args = {"object": "c", "container": "blue_bin"}
+    scene = {"c": cube("c", 0.5, 0.1), "blue_bin": BIN}
+    assert place.affordance(args, world(**scene))[0] == 0.0
+    assert place.affordance(args, world(held="c", **scene))[0] == VISIBLE_AFFORDANCE
+
+
+def test_pick_stages_grasp_from_above_at_the_object(skills):
+    pick, _ = skills
+    obj = cube("c", 0.5, 0.1)
+    stages = pick.stages({"object": "c"}, world(c=obj))
+    assert [s.name for s in stages] == ["open", "approach", "descend", "grasp", "lift"]
+    descend = stages[2].tool_pose_base
+    assert np.allclose(descend.translation, obj.position_base_m)
+    assert np.allclose(descend.rotation[:, 2], [0, 0, -1])  # tool z points down
+    assert stages[1].tool_pose_base.translation[2] > descend.translation[2] + 0.05
+    assert stages[3].expect_holding is True
+
+
+def test_bad_calls_raise_and_plan_nothing(skills):
+    pick, place = skills
+    scene = world(c=cube("c", 0.5, 0.1), blue_bin=BIN)
+    for args in ({"object": "nope"}, {}, {"object": "c", "extra": "x"}):
+        with pytest.raises(SkillError):
+            pick.stages(args, scene)
+    with pytest.raises(SkillError, match="not holding"):
+        place.stages({"object": "c", "container": "blue_bin"}, scene)
+    with pytest.raises(ValueError, match="unknown skills"):
+        make_skills(["fly"], None, {})
