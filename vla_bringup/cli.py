@@ -6,6 +6,13 @@ import sys
 from vla_bringup.profile import ROBOTS
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vla", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="no viewer window (the only mode so far: rendering is offscreen)")
     demo.add_argument("--model", help="planner model: a local HF model dir or .gguf file")
     demo.add_argument("--max-steps", type=int, default=0, help="planner step limit (0: default)")
-    demo.add_argument("--real-time-factor", type=float, default=1.0,
-                      help="simulation speed relative to wall time (0: as fast as possible)")
+    demo.add_argument("--real-time-factor", type=positive_float, default=1.0,
+                      help="simulation speed relative to wall time, e.g. 2 (the 250 Hz "
+                           "controller must keep up: 2 works on 2 cores)")
     demo.add_argument("--startup-timeout", type=float, default=240.0)
     demo.add_argument("--task-timeout", type=float, default=300.0)
 
