@@ -26,6 +26,10 @@ def test_vla_demo_arm_puts_the_red_cube_in_the_blue_bin(tmp_path):
     assert episode["steps"][0]["args"] == {"object": "red_cube"}
     assert all(s["result"] == "succeeded" for s in episode["steps"])
     assert episode["sim_s"] > 5.0 and episode["wall_s"] > 0
+    from mcap_ros2.reader import read_ros2_messages
+
+    topics = {m.channel.topic for m in read_ros2_messages(str(out / "episode.mcap"))}
+    assert {"/joint_states", "/perception/objects", "/planner/status", "/wbc/state"} <= topics
     frames = iio.imread(out / "episode.gif")
     assert frames.ndim == 4 and frames.shape[0] >= 5  # an animation, not a still
     assert frames.std() > 10  # an image of something, not a blank

@@ -12,6 +12,8 @@ from vla_bringup.commander import StackCommander, TaskResult
 from vla_bringup.episode import step_record, write_episode
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.profile import load_profile
+from vla_bringup.qos import REGISTRY_QOS, SENSOR_QOS
+from vla_bringup.recording import BagRecorder, attach_recorder
 from vla_bringup.ros_env import isolate_ros_env
 from vla_bringup.specs import stack_specs
 
@@ -52,9 +54,20 @@ def run_demo(args: argparse.Namespace) -> int:
     with StackProcesses(specs, log_dir, dict(env)) as stack:
         rclpy.init()
         commander = StackCommander(record_camera=bool(args.record))
+        bag = None
+        if args.record:  # the stack's topics as an MCAP bag (ros2 bag / Foxglove open it)
+            bag = BagRecorder(Path(args.record) / "episode.mcap",
+                              metadata={"robot": args.robot, "instruction": task, "goal": goal})
+            attach_recorder(commander, bag, {"/skills/registry": REGISTRY_QOS,
+                                             "/camera/color/image_raw": SENSOR_QOS,
+                                             "/camera/color/camera_info": SENSOR_QOS},
+                            now_ns=lambda: int(commander.sim_time_s * 1e9))
         try:
             return drive(commander, stack, args, task, goal, wall_start)
         finally:
+            if bag is not None:
+                bag.close()
+                say(f"  wrote {bag.path} ({sum(bag.counts.values())} messages)")
             commander.close()
             rclpy.shutdown()
 
