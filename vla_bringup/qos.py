@@ -6,3 +6,5 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 REGISTRY_QOS = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # camera streams: newest frame matters, old ones do not.
 SENSOR_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+# /emergency_stop/active: the latched stop state; a node started later still learns it.
+ESTOP_STATE_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)

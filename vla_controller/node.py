@@ -1,6 +1,11 @@
 """Whole-body controller node: a fast loop in its own thread (not an rclpy timer) steps the
 WholeBodyController at the profile's control rate in ROS time (sim time under use_sim_time),
-and publishes ros2_control forward-controller commands."""
+passes each command through the safety layer (vla_controller.safety) and publishes ros2_control
+forward-controller commands.
+
+Emergency stop: `/emergency_stop` (std_msgs/Bool, true = stop; false does not release) or the
+std_srvs/Trigger service `/emergency_stop`; `/emergency_stop/reset` (Trigger) releases it.
+`/emergency_stop/active` (std_msgs/Bool, transient-local: late joiners get it) says which."""
 
 import threading
 import time
@@ -10,18 +15,23 @@ import rclpy
 from builtin_interfaces.msg import Time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
 
 from vla_bringup.conversions import se3_from_pose_msg
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import load_profile, resolve_path
+from vla_bringup.qos import ESTOP_STATE_QOS
 from vla_controller.robot_model import RobotModel
+from vla_controller.safety import ESTOPPED, CommandSafety, TickPacer, WorkspaceBox
 from vla_controller.wbc import WholeBodyController
 from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeBodyTaskState
 
 STATE_PERIOD_TICKS = 10  # /wbc/state at control_rate / 10
 GRIPPER_PERIOD_TICKS = 5
+# the latest e-stop state for late joiners (planner, UIs): subscribe with the same profile
 
 
 class WbcControllerNode(Node):
@@ -30,6 +40,10 @@ class WbcControllerNode(Node):
         self.declare_parameter("robot_profile", "config/robots/arm.yaml")
         self.declare_parameter("max_linear_speed_mps", 0.25)
         self.declare_parameter("max_angular_speed_radps", 1.0)
+        self.declare_parameter("speed_scale", 1.0)  # 0..1: slows everything (first hardware runs)
+        self.declare_parameter("joint_state_timeout_s", 0.5)  # wall time; older -> hold
+        self.declare_parameter("workspace_min_base_m", Parameter.Type.DOUBLE_ARRAY)
+        self.declare_parameter("workspace_max_base_m", Parameter.Type.DOUBLE_ARRAY)
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
         self.arm_joints = list(profile["arm_joints"])
         self.gripper_joints = list(profile["gripper_joints"])
@@ -44,16 +58,30 @@ class WbcControllerNode(Node):
             base_frame=self.base_frame,
             tool_frame=profile["tool_frame"],
         )
-        self.wbc = WholeBodyController(robot, profile["tool_frame"], self.period_s)
+        speed_scale = float(self.get_parameter("speed_scale").value)
+        self.safety = CommandSafety(
+            robot,
+            self.period_s,
+            tool_frame=profile["tool_frame"],
+            speed_scale=speed_scale,
+            workspace=self.workspace_box(profile),
+            joint_state_timeout_s=float(self.get_parameter("joint_state_timeout_s").value),
+        )
+        self.wbc = WholeBodyController(
+            robot, profile["tool_frame"], self.period_s, velocity_scale=speed_scale
+        )
         self.default_speeds = (
-            float(self.get_parameter("max_linear_speed_mps").value),
-            float(self.get_parameter("max_angular_speed_radps").value),
+            speed_scale * float(self.get_parameter("max_linear_speed_mps").value),
+            speed_scale * float(self.get_parameter("max_angular_speed_radps").value),
         )
         self.lock = threading.Lock()
         self.q_measured: np.ndarray | None = None
         self.gripper_command: list[float] | None = None
         self.task_states: dict[str, WholeBodyTaskState] = {}
         self.loop_rate_hz = 0.0
+        self.mode = ""
+        self.estop_latched_ns: int | None = None  # ROS time of the latch, until the first hold
+        self.stopped_tasks: set[str] = set()  # tasks cut short by the e-stop (never "reached")
 
         inputs = MutuallyExclusiveCallbackGroup()
         self.create_subscription(
@@ -71,6 +99,20 @@ class WbcControllerNode(Node):
             Float64MultiArray, "/gripper_controller/commands", 10
         )
         self.state_pub = self.create_publisher(WholeBodyState, "/wbc/state", 10)
+        self.estop_state_pub = self.create_publisher(
+            Bool, "/emergency_stop/active", ESTOP_STATE_QOS
+        )
+        self.estop_state_pub.publish(Bool(data=False))
+        stop_group = MutuallyExclusiveCallbackGroup()  # never queued behind a slow IK solve
+        self.create_subscription(
+            Bool, "/emergency_stop", self.on_estop_topic, 10, callback_group=stop_group
+        )
+        self.create_service(
+            Trigger, "/emergency_stop", self.on_estop_service, callback_group=stop_group
+        )
+        self.create_service(
+            Trigger, "/emergency_stop/reset", self.on_reset_service, callback_group=stop_group
+        )
         self.running = True
         self.thread = threading.Thread(target=self.control_loop, name="wbc_loop", daemon=True)
         self.thread.start()
@@ -85,11 +127,65 @@ class WbcControllerNode(Node):
             if np.all(np.isfinite(q)):
                 with self.lock:
                     self.q_measured = q
+                self.safety.joint_state_received(time.monotonic())
+
+    def workspace_box(self, profile: dict) -> WorkspaceBox | None:
+        """The tool's workspace box: node parameters, else the profile's `workspace_box_base_m`."""
+        lo = self.get_parameter("workspace_min_base_m").value
+        hi = self.get_parameter("workspace_max_base_m").value
+        if lo is None and hi is None and "workspace_box_base_m" in profile:
+            lo, hi = profile["workspace_box_base_m"]["min"], profile["workspace_box_base_m"]["max"]
+        if lo is None and hi is None:
+            self.get_logger().warning("no workspace box configured: the tool is not boxed in")
+            return None
+        return WorkspaceBox.from_bounds(lo or [], hi or [])
+
+    def on_estop_topic(self, msg: Bool) -> None:
+        if msg.data:
+            self.emergency_stop("/emergency_stop topic")
+        elif self.safety.estopped:
+            self.get_logger().warning(
+                "/emergency_stop false ignored: call /emergency_stop/reset to release",
+                throttle_duration_sec=2.0,
+            )
+
+    def on_estop_service(self, _request, response: Trigger.Response) -> Trigger.Response:
+        latched = self.emergency_stop("/emergency_stop service")
+        response.success = True
+        response.message = "stopped" if latched else "already stopped"
+        return response
+
+    def on_reset_service(self, _request, response: Trigger.Response) -> Trigger.Response:
+        released = self.safety.reset()
+        response.success = released
+        response.message = "released; holding until a new target" if released else "not stopped"
+        if released:
+            self.estop_state_pub.publish(Bool(data=False))
+            self.get_logger().warning("emergency stop released")
+        return response
+
+    def emergency_stop(self, source: str) -> bool:
+        """Latch the stop (the loop holds from its next tick on); True if newly latched."""
+        latched_ns = self.get_clock().now().nanoseconds
+        if not self.safety.estop(f"emergency stop from {source}"):
+            return False
+        self.estop_latched_ns = latched_ns
+        self.estop_state_pub.publish(Bool(data=True))
+        self.wbc.hold()  # after a reset the arm stays where it stopped until a new target
+        with self.lock:
+            for name, state in self.task_states.items():
+                if state.state in ("moving", "reached"):
+                    state.state, state.message = "unreachable", "emergency stop"
+                    self.stopped_tasks.add(name)
+        self.get_logger().error(f"EMERGENCY STOP from {source}: holding the arm and gripper")
+        return True
 
     def on_target(self, msg: WholeBodyTarget) -> None:
         for task in msg.tasks:
             state = WholeBodyTaskState(name=task.name, target_stamp=msg.header.stamp)
             try:
+                if self.safety.estopped and task.operation != WholeBodyTask.REMOVE:
+                    raise ValueError("emergency stop active: call /emergency_stop/reset first")
                 if msg.header.frame_id not in ("", self.base_frame):
                     raise ValueError(
                         f"targets must be in {self.base_frame!r}, got {msg.header.frame_id!r}"
@@ -97,9 +193,10 @@ class WbcControllerNode(Node):
                 self.apply(task, state)
             except ValueError as exc:
                 state.state, state.message = "rejected", str(exc)
-                self.get_logger().warn(f"/wbc/target task {task.name!r} rejected: {exc}")
+                self.get_logger().warning(f"/wbc/target task {task.name!r} rejected: {exc}")
             with self.lock:
                 self.task_states[task.name] = state
+                self.stopped_tasks.discard(task.name)
 
     def apply(self, task: WholeBodyTask, state: WholeBodyTaskState) -> None:
         """Hand one task to the controller; ValueError leaves everything as it was."""
@@ -111,6 +208,9 @@ class WbcControllerNode(Node):
         elif task.operation != WholeBodyTask.ADD_OR_UPDATE:
             raise ValueError(f"unknown operation {task.operation}")
         elif task.type == "frame_pose":
+            if task.frame == self.wbc.tool_frame:
+                position = task.target_pose.position
+                self.safety.check_target_position([position.x, position.y, position.z])
             linear = task.max_linear_speed_mps or self.default_speeds[0]
             angular = task.max_angular_speed_radps or self.default_speeds[1]
             status = self.wbc.set_frame_target(
@@ -141,22 +241,20 @@ class WbcControllerNode(Node):
 
     # -- fast loop --------------------------------------------------------------------------
     def control_loop(self) -> None:
-        next_tick_ns = None
+        pacer = TickPacer(self.period_s)
         ticks, window_ticks, window_start = 0, 0, time.monotonic()
         while self.running and rclpy.ok():
             now_ns = self.get_clock().now().nanoseconds
-            if next_tick_ns is None or abs(now_ns - next_tick_ns) > 1e9:
-                next_tick_ns = now_ns  # first tick, or the clock jumped / was reset
-            if now_ns < next_tick_ns:
+            sleep_s = pacer.step(now_ns)
+            if sleep_s > 0.0:
                 # one sleep per tick: ROS time runs at about wall speed (or the sim is paused)
-                time.sleep(min(self.period_s, (next_tick_ns - now_ns) * 1e-9))
+                time.sleep(sleep_s)
                 continue
-            next_tick_ns += int(self.period_s * 1e9)
             with self.lock:
                 q_measured, gripper = self.q_measured, self.gripper_command
-            if q_measured is None:
+            q_cmd = self.safe_command(q_measured, now_ns)
+            if q_cmd is None:
                 continue
-            q_cmd, _ = self.wbc.update(q_measured)
             self.arm_pub.publish(Float64MultiArray(data=q_cmd.tolist()))
             ticks += 1
             window_ticks += 1
@@ -168,17 +266,53 @@ class WbcControllerNode(Node):
             if ticks % STATE_PERIOD_TICKS == 0:
                 self.publish_state(q_cmd, now_ns)
 
+    def safe_command(self, q_measured: np.ndarray | None, now_ns: int) -> np.ndarray | None:
+        """This tick's arm command: the controller's, filtered; or the held one (e-stop, stale
+        joint states, or an error in the controller); None before any joint state."""
+        hold = self.safety.hold_reason(time.monotonic())
+        if hold is None and q_measured is not None:
+            try:
+                q_candidate, _ = self.wbc.update(q_measured)
+                command = self.safety.filter(q_candidate, q_measured)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive and hold
+                hold = f"holding: controller error: {exc}"
+            else:
+                if command.reasons:
+                    self.get_logger().warning(
+                        f"command changed: {'; '.join(command.reasons)}",
+                        throttle_duration_sec=2.0,
+                    )
+                self.set_mode(None)
+                return command.q
+        self.set_mode(hold)
+        if hold == ESTOPPED and self.estop_latched_ns is not None:
+            delay_ms = (now_ns - self.estop_latched_ns) * 1e-6
+            self.estop_latched_ns = None
+            self.get_logger().info(f"e-stop: first held command {delay_ms:.1f} ms after the latch")
+        return self.safety.held_command(q_measured)
+
+    def set_mode(self, hold: str | None) -> None:
+        if hold == self.mode or (hold is None and not self.mode):
+            return
+        if hold == ESTOPPED:
+            pass  # logged where it was latched
+        elif hold is None:
+            self.get_logger().info(f"{self.mode!r} over: control resumed")
+        else:
+            self.get_logger().warning(hold)
+        self.mode = hold or ""
+
     def publish_state(self, q_cmd: np.ndarray, now_ns: int) -> None:
         status = self.wbc.status()
-        msg = WholeBodyState(
-            mode="tracking" if status else "holding", loop_rate_hz=self.loop_rate_hz
-        )
+        mode = self.mode or ("tracking" if status else "holding")
+        msg = WholeBodyState(mode=mode, loop_rate_hz=self.loop_rate_hz)
         msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
         msg.header.frame_id = self.base_frame
         with self.lock:
             for name, state in self.task_states.items():
                 live = status.get(name)
-                if live is not None and state.state != "rejected":
+                frozen = state.state == "rejected" or name in self.stopped_tasks
+                if live is not None and not frozen:
                     state.state, state.message = live.state, live.reason
                     state.position_error_m = float(live.position_error_m)
                     state.orientation_error_rad = float(live.orientation_error_rad)

@@ -74,7 +74,7 @@ class PerceptionNode(Node):
         k = np.asarray(msg.k, dtype=float).reshape(3, 3) if len(msg.k) == 9 else None
         if k is None or (msg.width, msg.height) != (self.camera.width, self.camera.height) \
                 or not np.allclose(k, self.camera.K, rtol=1e-3):
-            self.get_logger().warn("camera_info disagrees with the profile's camera model",
+            self.get_logger().warning("camera_info disagrees with the profile's camera model",
                                    throttle_duration_sec=10.0)
 
     def on_joint_states(self, msg: JointState) -> None:
@@ -115,7 +115,7 @@ class PerceptionNode(Node):
             body = self.robot_body.posed(joints)
             detections = self.detector.detect(rgb, depth_m, point_exclusion=body)
         except ValueError as exc:
-            self.get_logger().warn(f"frame dropped: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"frame dropped: {exc}", throttle_duration_sec=5.0)
             return
         self.publish(self.memory.update(detections, t_s), rgb_msg.header.stamp)
 

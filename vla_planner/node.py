@@ -8,11 +8,12 @@ import time
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from std_msgs.msg import Bool
 from visualization_msgs.msg import Marker, MarkerArray
 
 from vla_bringup.commander import wait_for
 from vla_bringup.node_runner import run_node
-from vla_bringup.qos import REGISTRY_QOS
+from vla_bringup.qos import ESTOP_STATE_QOS, REGISTRY_QOS
 from vla_planner.lm_backend import TransformersBackend
 from vla_planner.prompt import (
     DONE_CANDIDATE,
@@ -80,6 +81,9 @@ class PlannerNode(Node):
                                  REGISTRY_QOS, callback_group=self.group)
         self.create_subscription(SceneObjects, "/perception/objects", self.on_objects, 10,
                                  callback_group=self.group)
+        self.estopped = False  # latched by the controller; only its reset releases it
+        self.create_subscription(Bool, "/emergency_stop/active", self.on_estop, ESTOP_STATE_QOS,
+                                 callback_group=self.group)
         self.status_pub = self.create_publisher(PlannerStatus, "/planner/status", 10)
         self.markers_pub = self.create_publisher(MarkerArray, "/planner/markers", 10)
         self.server = ActionServer(
@@ -90,7 +94,7 @@ class PlannerNode(Node):
     # -- inputs ---------------------------------------------------------------------------
     def on_registry(self, msg: SkillDescription) -> None:
         if not msg.name or len(msg.arg_names) != len(msg.arg_kinds):
-            self.get_logger().warn(f"malformed registry entry {msg.name!r} ignored")
+            self.get_logger().warning(f"malformed registry entry {msg.name!r} ignored")
             return
         entry = RegisteredSkill(
             msg.name, msg.text_template, tuple(msg.arg_names), tuple(msg.arg_kinds),
@@ -100,12 +104,17 @@ class PlannerNode(Node):
             SkillSpec(entry.name, entry.text_template, dict(zip(entry.arg_names, entry.arg_kinds,
                                                                 strict=True)))
         except ValueError as exc:
-            self.get_logger().warn(f"registry entry {msg.name!r} ignored: {exc}")
+            self.get_logger().warning(f"registry entry {msg.name!r} ignored: {exc}")
             return
         with self.lock:
             if self.registry.update(entry, msg.available):
                 verb = "offers" if msg.available else "withdrew"
                 self.get_logger().info(f"{msg.provider} {verb} skill {msg.name!r}")
+
+    def on_estop(self, msg: Bool) -> None:
+        if msg.data and not self.estopped:
+            self.get_logger().warning("emergency stop: aborting any task, refusing new ones")
+        self.estopped = bool(msg.data)
 
     def on_objects(self, msg: SceneObjects) -> None:
         refs, used_words = [], set()
@@ -154,14 +163,14 @@ class PlannerNode(Node):
                 continue
             _, client = self.clients_for(skill)
             if not client.wait_for_service(timeout_sec=timeout_s):
-                self.get_logger().warn(f"affordance service of {name!r} is not available")
+                self.get_logger().warning(f"affordance service of {name!r} is not available")
                 continue
             answer = self.query_affordances(client, [candidates[i] for i in indices], timeout_s)
             if answer is None:
-                self.get_logger().warn(f"affordance service of {name!r} did not answer")
+                self.get_logger().warning(f"affordance service of {name!r} did not answer")
                 continue
             if len(answer.affordances) != len(indices):
-                self.get_logger().warn(f"affordance service of {name!r}: wrong answer size")
+                self.get_logger().warning(f"affordance service of {name!r}: wrong answer size")
                 continue
             for i, value in zip(indices, answer.affordances, strict=True):
                 values[i] = min(1.0, max(0.0, value)) if value == value else 0.0  # NaN -> 0
@@ -211,9 +220,9 @@ class PlannerNode(Node):
         outcome = handle.get_result_async()
         deadline = time.monotonic() + float(self.get_parameter("skill_timeout_s").value)
         while not outcome.done():
-            if goal_handle.is_cancel_requested:
+            if goal_handle.is_cancel_requested or self.estopped:
                 wait_for(handle.cancel_goal_async(), 5.0)
-                raise TaskCancelledError("cancelled")
+                raise TaskCancelledError("emergency stop" if self.estopped else "cancelled")
             if time.monotonic() > deadline:
                 wait_for(handle.cancel_goal_async(), 5.0)
                 return result(False, f"{candidate.skill} timed out")
@@ -224,10 +233,13 @@ class PlannerNode(Node):
     # -- the task action --------------------------------------------------------------------
     def on_goal(self, goal) -> GoalResponse:
         if not goal.instruction.strip() or len(goal.instruction) > 1000:
-            self.get_logger().warn("task rejected: empty or over-long instruction")
+            self.get_logger().warning("task rejected: empty or over-long instruction")
             return GoalResponse.REJECT
         if self.busy.locked():
-            self.get_logger().warn("task rejected: another task is running")
+            self.get_logger().warning("task rejected: another task is running")
+            return GoalResponse.REJECT
+        if self.estopped:
+            self.get_logger().warning("task rejected: emergency stop is active")
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
@@ -239,7 +251,7 @@ class PlannerNode(Node):
                 if self.objects is not None and self.registry.skills():
                     return
             time.sleep(0.1)
-        self.get_logger().warn("planning without perception or skills: none arrived in time")
+        self.get_logger().warning("planning without perception or skills: none arrived in time")
 
     def execute(self, goal_handle) -> ExecuteTask.Result:
         goal = goal_handle.request
@@ -269,15 +281,17 @@ class PlannerNode(Node):
                     goal.instruction, planner, self.world_state,
                     lambda c: self.run_skill(c, goal_handle), max_steps=max_steps,
                     on_step=on_step, on_choice=on_choice,
-                    is_cancelled=lambda: goal_handle.is_cancel_requested,
+                    is_cancelled=lambda: goal_handle.is_cancel_requested or self.estopped,
                     min_affordance=float(self.get_parameter("min_affordance").value))
             except Exception as exc:  # noqa: BLE001 - the task ends, the node stays up
                 self.get_logger().error(f"task aborted by a planning error: {exc!r}")
                 outcome = TaskResult("aborted", (), f"planning error: {exc}")
         self.publish_status(goal.instruction, "finished", len(steps), [], None)
-        self.get_logger().info(f"task {goal.instruction!r}: {outcome.outcome} ({outcome.reason})")
+        reason = "emergency stop" if self.estopped and outcome.outcome == "aborted" \
+            else outcome.reason
+        self.get_logger().info(f"task {goal.instruction!r}: {outcome.outcome} ({reason})")
         result = ExecuteTask.Result(outcome=outcome.outcome, success=outcome.success,
-                                    message=outcome.reason, steps=steps)
+                                    message=reason, steps=steps)
         if goal_handle.is_cancel_requested:
             goal_handle.canceled()
         elif result.success:

@@ -94,7 +94,7 @@ class MujocoSimNode(Node):
         with self.lock:
             problem = self.inputs[controller].accept(list(msg.data), self.world.time_s)
         if problem:
-            self.get_logger().warn(f"/{controller}/commands refused: {problem}",
+            self.get_logger().warning(f"/{controller}/commands refused: {problem}",
                                    throttle_duration_sec=2.0)
 
     def on_check_goal(self, request: CheckGoal.Request, response: CheckGoal.Response):

@@ -101,7 +101,7 @@ class SkillServerNode(Node):
     # -- inputs --------------------------------------------------------------------------
     def on_objects(self, msg: SceneObjects) -> None:
         if msg.header.frame_id not in ("", self.base_frame):
-            self.get_logger().warn(f"objects in frame {msg.header.frame_id!r} ignored: expected "
+            self.get_logger().warning(f"objects in frame {msg.header.frame_id!r} ignored: expected "
                                    f"{self.base_frame!r}", throttle_duration_sec=5.0)
             return
         with self.state_lock:
@@ -149,16 +149,16 @@ class SkillServerNode(Node):
     def on_goal(self, skill: Skill, goal) -> GoalResponse:
         call = goal.call
         if call.skill not in ("", skill.info.name) or len(call.arg_names) != len(call.arg_values):
-            self.get_logger().warn(f"{skill.info.name}: rejected malformed goal {call}")
+            self.get_logger().warning(f"{skill.info.name}: rejected malformed goal {call}")
             return GoalResponse.REJECT
         try:
             skill.check_args(dict(zip(call.arg_names, call.arg_values, strict=True)),
                              self.snapshot())
         except SkillError as exc:
-            self.get_logger().warn(f"{skill.info.name}: rejected goal: {exc}")
+            self.get_logger().warning(f"{skill.info.name}: rejected goal: {exc}")
             return GoalResponse.REJECT
         if self.busy.locked():
-            self.get_logger().warn(f"{skill.info.name}: rejected goal: another skill is running")
+            self.get_logger().warning(f"{skill.info.name}: rejected goal: another skill is running")
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
@@ -187,7 +187,7 @@ class SkillServerNode(Node):
         except SkillError as exc:
             self.hold()
             goal_handle.abort()
-            self.get_logger().warn(f"{skill.info.name} {args} failed: {exc}")
+            self.get_logger().warning(f"{skill.info.name} {args} failed: {exc}")
             return ExecuteSkill.Result(success=False, message=str(exc))
         finally:
             self.busy.release()

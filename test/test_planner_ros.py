@@ -1,0 +1,54 @@
+"""The planner node in the running stack: refuses bad tasks, aborts on an emergency stop and
+refuses new tasks until the stop is reset."""
+
+import time
+
+import pytest
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from ros_stack import running_stack
+from vla_bringup.commander import TaskResult, wait_for
+
+NODES = {"mujoco_sim", "wbc_controller", "perception", "arm_skills", "planner"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("logs"), NODES, ready_timeout_s=240.0) as running:
+        _, commander = running
+        deadline = time.monotonic() + 240.0
+        while not commander.task_client.server_is_ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        yield running
+
+
+def test_empty_instruction_is_refused(stack):
+    _, commander = stack
+    assert not commander.execute_task("   ")
+
+
+def test_emergency_stop_aborts_the_task_and_blocks_new_ones_until_reset(stack):
+    _, commander = stack
+    stop = commander.create_publisher(Bool, "/emergency_stop", 10)
+    assert commander.execute_task("put the red cube in the blue bin")
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline and not any(
+            f.step.text == "pick up the red cube" for f in commander.feedback):
+        time.sleep(0.1)
+    assert any(f.step.text == "pick up the red cube" for f in commander.feedback)
+    time.sleep(1.0)  # the pick is moving
+    stop.publish(Bool(data=True))
+    assert commander.wait_for_task(30.0)
+    assert commander.get_result() == TaskResult.ABORTED
+    assert commander.get_task_result().message == "emergency stop"
+    time.sleep(0.5)
+    assert not commander.execute_task("put the red cube in the blue bin")  # refused while stopped
+    reset = commander.create_client(Trigger, "/emergency_stop/reset")
+    assert reset.wait_for_service(timeout_sec=10.0)
+    future = reset.call_async(Trigger.Request())
+    assert wait_for(future, 10.0) and future.result().success
+    time.sleep(0.5)
+    assert commander.execute_task("put the red cube in the blue bin")
+    commander.cancel_task()
+    assert commander.wait_for_task(30.0)
