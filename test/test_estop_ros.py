@@ -151,14 +151,15 @@ def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
                                    and rec.task("tool").state == "rejected"), 5.0)
         assert "emergency stop" in rec.task("tool").message
         n_check = rec.count("commands")
-        time.sleep(1.0)
+        # the loop keeps sending the hold (waited for, however loaded the machine is)
+        assert wait_until(lambda: len(rec.since("commands", n_check)) > 10, 20.0)
         assert rec.mode() == "estopped"
         stopped_commands = rec.since("commands", n_check)
-        assert len(stopped_commands) > 10  # the loop keeps sending the hold
         assert all(np.array_equal(c, held) for c in stopped_commands)
         grips = rec.since("grippers", n_grip)
         assert grips and all(g == grips[0] for g in grips)  # gripper frozen too
-        assert arm_speed_radps(rec.joints[-1]) < STOPPED_RADPS
+        assert wait_until(lambda: arm_speed_radps(rec.joints[-1]) < STOPPED_RADPS, 10.0)
+        assert all(np.array_equal(c, held) for c in rec.since("commands", n_check))
         assert not processes.dead()
         # false on the topic does not release; the service stop is idempotent
         estop_pub.publish(Bool(data=False))
@@ -211,18 +212,20 @@ class FakeRobot:
         self.thread.start()
 
     def run(self) -> None:
-        ticks = 0
+        last_wall = time.monotonic()
         while self.running:
-            self.t_s += 0.005
+            # sim time follows wall time even when this thread is starved of the GIL
+            now_wall = time.monotonic()
+            self.t_s += now_wall - last_wall
+            last_wall = now_wall
             sec = int(self.t_s)
             stamp = Clock().clock
             stamp.sec, stamp.nanosec = sec, int((self.t_s - sec) * 1e9)
             self.clock_pub.publish(Clock(clock=stamp))
-            if self.publish_joints and ticks % 4 == 0:
+            if self.publish_joints:
                 msg = JointState(name=ARM, position=HOME, velocity=[0.0] * len(ARM))
                 msg.header.stamp = stamp
                 self.joint_pub.publish(msg)
-            ticks += 1
             time.sleep(0.005)
 
     def stop(self) -> None:
@@ -241,9 +244,10 @@ def test_stale_joint_states_hold_and_clock_jumps_do_not_wedge_the_loop(tmp_path)
             robot.publish_joints = False
             assert wait_until(lambda: rec.mode() == "holding: stale joint states", 5.0)
             n = rec.count("commands")
-            time.sleep(0.5)
+            # however slowly a loaded machine delivers them, the commands keep coming, all held
+            assert wait_until(lambda: len(rec.since("commands", n)) > 10, 20.0)
             dropout = rec.since("commands", n)
-            assert len(dropout) > 10 and all(np.array_equal(c, dropout[0]) for c in dropout)
+            assert all(np.array_equal(c, dropout[0]) for c in dropout)
             robot.publish_joints = True
             assert wait_until(lambda: rec.mode() == "holding", 5.0)
             # clock jumps: back 0.5 s, reset near zero, forward an hour; the loop keeps going

@@ -1,4 +1,10 @@
-"""Build the MuJoCo model: robot URDF + table + scene objects + actuators + scene camera."""
+"""Build the MuJoCo model: robot URDF + table or floor + scene objects + actuators + camera.
+
+The profile decides: `floating_base: true` adds a free joint at the base (legged robots),
+`environment: floor` puts a floor plane at z = 0 instead of the arm's table, `joint_groups`
+(default: the arm's `arm_joints` + `gripper_joints`) get one position actuator per joint with
+per-group gains and armature, and `camera.mount_frame` fixes the camera to a robot body.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ ROBOT_CONTYPE, ROBOT_CONAFFINITY = 2, 0
 ENV_CONTYPE, ENV_CONAFFINITY = 1, 3
 HIDDEN_GROUP = 3  # collision geoms of the URDF (rendered groups are 0..2)
 ARMATURE = {"arm": 0.05, "gripper": 0.01}  # kg m^2 / kg: rotor inertia the URDF lacks
+DEFAULT_ARMATURE = 0.01  # for groups with neither a profile `armature` entry nor one above
+FREE_JOINT_NAME = "floating_base"
+FIELD_FLOOR_HALF_M = 12.0  # legged scenes: objects up to ~5 m away, room to walk past them
 OBJECT_FRICTION = (1.0, 0.005, 0.0001)
 PAD_FRICTION = (1.5, 0.02, 0.0002)  # rubber finger pads
 PAD_CONDIM = 4  # torsional friction so a pinched cube does not spin about the pad normal
@@ -81,6 +90,40 @@ def _solid_volume_m3(parts: list[tuple[Any, list[float], list[float]]]) -> float
     return vol
 
 
+def joint_groups(profile: dict[str, Any]) -> dict[str, list[str]]:
+    """Actuated joint groups in command order: the profile's `joint_groups`, or for profiles
+    without one (the arm) its `arm_joints` then `gripper_joints`."""
+    raw = profile.get("joint_groups")
+    if raw is None:
+        return {"arm": list(profile["arm_joints"]), "gripper": list(profile["gripper_joints"])}
+    if not isinstance(raw, dict) or not raw or not all(
+            isinstance(v, list) and v and all(isinstance(n, str) for n in v)
+            for v in raw.values()):
+        raise ValueError("profile joint_groups must map group names to non-empty joint lists")
+    groups = {str(k): list(v) for k, v in raw.items()}
+    names = [n for v in groups.values() for n in v]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a joint appears in more than one joint group: {names}")
+    return groups
+
+
+def _add_floor_environment(spec: mujoco.MjSpec) -> None:
+    """Legged robots: an open floor at z = 0, lit from above."""
+    world = spec.worldbody
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE,
+                   size=[FIELD_FLOOR_HALF_M, FIELD_FLOOR_HALF_M, 0.1], pos=[0, 0, 0],
+                   rgba=[0.45, 0.47, 0.5, 1], friction=list(OBJECT_FRICTION),
+                   contype=ENV_CONTYPE, conaffinity=ENV_CONAFFINITY)
+    # a pale sky: a black background would read as a huge black "object" to a colour segmenter
+    spec.add_texture(name="sky", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+                     builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT, rgb1=[0.78, 0.84, 0.9],
+                     rgb2=[0.95, 0.96, 0.98], width=64, height=64)
+    world.add_light(name="key_light", pos=[2.0, -1.0, 4.0], dir=[0.0, 0.2, -1.0],
+                    diffuse=[0.7, 0.7, 0.7], castshadow=False)
+    world.add_light(name="fill_light", pos=[0.0, 2.0, 3.0], dir=[0.4, -0.4, -1.0],
+                    diffuse=[0.35, 0.35, 0.35], castshadow=False)
+
+
 def _add_environment(spec: mujoco.MjSpec) -> None:
     world = spec.worldbody
     world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(TABLE_HALF_M),
@@ -96,12 +139,30 @@ def _add_environment(spec: mujoco.MjSpec) -> None:
                     diffuse=[0.35, 0.35, 0.35], castshadow=False)
 
 
+def _add_floating_base(spec: mujoco.MjSpec, profile: dict[str, Any]) -> None:
+    """A free joint at the base body, which starts `base_height_m` above the floor."""
+    base_name = profile.get("base_frame", "base_link")
+    base = spec.body(base_name)
+    if base is None or base.parent.name != "world":
+        raise ValueError(f"floating base {base_name!r} must be the URDF's root link")
+    height_m = float(profile.get("base_height_m", 0.0))
+    if not (math.isfinite(height_m) and 0.0 < height_m < 3.0):
+        raise ValueError(f"a floating-base profile needs base_height_m in (0, 3) m, got "
+                         f"{height_m}")
+    base.pos = [0.0, 0.0, height_m]
+    base.add_freejoint(name=FREE_JOINT_NAME)
+
+
 def _configure_robot(spec: mujoco.MjSpec, profile: dict[str, Any]) -> None:
     robot_bodies = {b.name for b in spec.bodies if b.name != "world"}
+    # Fixed-base arms: the robot's own controller cancels gravity (as on a real cobot); the
+    # joint position loop then only has to track. Legged robots carry their weight on their
+    # joints: no compensation unless the profile asks. (Robot geoms never collide with each
+    # other, see ROBOT_CONTYPE: no self-contacts at the reference pose or anywhere else.)
+    gravcomp = bool(profile.get("gravity_compensation", not profile.get("floating_base")))
+    friction = profile.get("friction")
     for body in spec.bodies:
-        if body.name in robot_bodies:
-            # The robot's own controller cancels gravity (as on a real cobot); the joint
-            # position loop then only has to track.
+        if gravcomp and body.name in robot_bodies:
             body.gravcomp = 1.0
     for geom in spec.geoms:
         if geom.parent.name not in robot_bodies:
@@ -109,19 +170,24 @@ def _configure_robot(spec: mujoco.MjSpec, profile: dict[str, Any]) -> None:
         if geom.contype or geom.conaffinity:  # URDF collision geom
             geom.group = HIDDEN_GROUP
             geom.contype, geom.conaffinity = ROBOT_CONTYPE, ROBOT_CONAFFINITY
+            if friction is not None:
+                geom.friction = [float(f) for f in friction]
             if geom.parent.name.startswith("gripper_") and geom.parent.name.endswith("_finger"):
                 geom.friction = list(PAD_FRICTION)
                 geom.condim = PAD_CONDIM
     gains = profile["gains"]
-    for group in ("arm", "gripper"):
+    armature = profile.get("armature", {})
+    for group, names in joint_groups(profile).items():
+        if group not in gains:
+            raise ValueError(f"profile gains have no entry for joint group {group!r}")
         kp, kv = float(gains[group]["kp"]), float(gains[group]["kv"])
         if not (kp > 0 and kv >= 0):
             raise ValueError(f"bad gains for {group}: kp={kp} kv={kv}")
-        for name in profile[f"{group}_joints"]:
+        for name in names:
             joint = spec.joint(name)
             if joint is None:
                 raise ValueError(f"joint {name!r} from the profile is not in the URDF")
-            joint.armature = ARMATURE[group]
+            joint.armature = float(armature.get(group, ARMATURE.get(group, DEFAULT_ARMATURE)))
             act = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
             act.set_to_position(kp=kp, kv=kv)
             act.ctrlrange = list(joint.range)
@@ -141,13 +207,25 @@ def build_spec(profile: dict[str, Any], scene: Scene, root: Path) -> mujoco.MjSp
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     spec.option.impratio = 10.0  # stiffer friction, less creep in the grasp
+    if profile.get("floating_base"):
+        _add_floating_base(spec, profile)
     _configure_robot(spec, profile)
-    _add_environment(spec)
+    environment = profile.get("environment", "table")
+    if environment == "table":
+        _add_environment(spec)
+    elif environment == "floor":
+        _add_floor_environment(spec)
+    else:
+        raise ValueError(f"environment must be table or floor, got {environment!r}")
     for obj in scene.objects:
         _add_object(spec, obj)
     camera = CameraModel.from_profile(profile["camera"])
-    spec.worldbody.add_camera(name=CAMERA_NAME, pos=list(camera.position_base_m),
-                              quat=list(optical_to_mujoco_quat(camera)), fovy=camera.fovy_deg)
+    mount = profile["camera"].get("mount_frame")  # None: fixed in the world (base) frame
+    parent = spec.worldbody if mount is None else spec.body(str(mount))
+    if parent is None:
+        raise ValueError(f"camera mount_frame {mount!r} is not a body of the robot")
+    parent.add_camera(name=CAMERA_NAME, pos=list(camera.position_base_m),
+                      quat=list(optical_to_mujoco_quat(camera)), fovy=camera.fovy_deg)
     # cheap CPU rendering: no shadows, no multisampling, no reflections (notes)
     spec.visual.quality.shadowsize = 0
     spec.visual.quality.offsamples = 0

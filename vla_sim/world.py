@@ -15,14 +15,15 @@ import numpy as np
 
 from vla_perception.camera_model import CameraModel
 from vla_sim import goals
-from vla_sim.build import CAMERA_NAME, build_spec
+from vla_sim.build import CAMERA_NAME, build_spec, joint_groups
 from vla_sim.scene import Scene, SceneObject
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SimWorld:
-    """Robot + scene in MuJoCo. Joint order everywhere = profile arm_joints + gripper_joints."""
+    """Robot + scene in MuJoCo. Joint order everywhere = the profile's joint groups in order
+    (the arm: arm_joints + gripper_joints). Floating-base robots get a free joint at the base."""
 
     def __init__(self, profile: dict[str, Any], scene: Scene,
                  root: str | Path | None = None) -> None:
@@ -33,7 +34,8 @@ class SimWorld:
         self.spec = build_spec(profile, scene, Path(root) if root else REPO_ROOT)
         self.model = self.spec.compile()
         self.data = mujoco.MjData(self.model)
-        self.joint_names: list[str] = list(profile["arm_joints"]) + list(profile["gripper_joints"])
+        self.joint_groups = joint_groups(profile)
+        self.joint_names: list[str] = [n for g in self.joint_groups.values() for n in g]
         m = self.model
         self._qadr = np.array([m.joint(n).qposadr[0] for n in self.joint_names])
         self._vadr = np.array([m.joint(n).dofadr[0] for n in self.joint_names])
@@ -44,19 +46,19 @@ class SimWorld:
             [-m.actuator_biasprm[a, 2] / m.actuator_gainprm[a, 0] for a in self._act])
         self._index = {n: i for i, n in enumerate(self.joint_names)}
         self._body_ids = {o.name: m.body(o.name).id for o in scene.objects}
-        self._finger_bodies = (m.body("gripper_left_finger").id,
-                               m.body("gripper_right_finger").id)
+        self._finger_bodies = tuple(int(m.jnt_bodyid[m.joint(n).id])
+                                    for n in profile.get("gripper_joints", []))
         self._base_body = m.body(profile.get("base_frame", "base_link")).id
+        self.floating_base = bool(profile.get("floating_base"))
         self._renderer: mujoco.Renderer | None = None
         self.reset()
 
     # ----- state -----
     def reset(self, joint_positions: Sequence[float] | None = None) -> None:
         """Scene objects at their start poses, robot at home (or the given pose), at rest."""
-        mujoco.mj_resetData(self.model, self.data)
-        home = list(self.profile["home_joint_positions"]) + [
-            float(self.profile.get("gripper_open_m", 0.04))] * len(self.profile["gripper_joints"])
-        q = np.asarray(home if joint_positions is None else joint_positions, dtype=float)
+        mujoco.mj_resetData(self.model, self.data)  # a floating base: at base_height_m, level
+        q = np.asarray(self.home_joint_positions() if joint_positions is None
+                       else joint_positions, dtype=float)
         if q.shape != (len(self.joint_names),) or not np.all(np.isfinite(q)):
             raise ValueError(f"reset needs {len(self.joint_names)} finite joint positions")
         q = np.clip(q, self._lower, self._upper)
@@ -64,6 +66,21 @@ class SimWorld:
         self.data.ctrl[self._act] = q
         mujoco.mj_forward(self.model, self.data)
         self._initial_poses = {n: self.object_pose(n) for n in self.object_names}
+
+    def home_joint_positions(self) -> list[float]:
+        """The start pose in joint order: the profile's `default_joint_positions` (name -> rad),
+        or the arm's `home_joint_positions` with the gripper open."""
+        pose = self.profile.get("default_joint_positions")
+        if pose is None:
+            return list(self.profile["home_joint_positions"]) + [
+                float(self.profile.get("gripper_open_m", 0.04))] * len(
+                    self.profile["gripper_joints"])
+        missing = [n for n in self.joint_names if n not in pose]
+        unknown = sorted(set(pose) - set(self.joint_names))
+        if missing or unknown:
+            raise ValueError(f"default_joint_positions must name exactly the robot's joints; "
+                             f"missing {missing}, unknown {unknown}")
+        return [float(pose[n]) for n in self.joint_names]
 
     @property
     def time_s(self) -> float:
@@ -155,10 +172,44 @@ class SimWorld:
             b1, b2 = self.model.geom_bodyid[c.geom[0]], self.model.geom_bodyid[c.geom[1]]
             if body in (b1, b2):
                 touched.add(b2 if b1 == body else b1)
-        return all(f in touched for f in self._finger_bodies)
+        return bool(self._finger_bodies) and all(f in touched for f in self._finger_bodies)
 
     def robot_base_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """(base origin xyz in the world, quaternion wxyz)."""
         return self.data.xpos[self._base_body].copy(), self.data.xquat[self._base_body].copy()
+
+    def robot_base_velocity(self) -> tuple[np.ndarray, np.ndarray]:
+        """(linear m/s, angular rad/s) of the base origin, both in world axes."""
+        vel = np.zeros(6)  # [angular, linear]
+        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_BODY,
+                                 self._base_body, vel, 0)
+        return vel[3:].copy(), vel[:3].copy()
+
+    def set_robot_base_pose(self, xyz: Sequence[float],
+                            quat_wxyz: Sequence[float] = (1.0, 0.0, 0.0, 0.0)) -> None:
+        """Teleport a floating base (and stop it). For tests and scripted resets only."""
+        if not self.floating_base:
+            raise ValueError("only a floating-base robot can be moved")
+        pos, quat = np.asarray(xyz, dtype=float), np.asarray(quat_wxyz, dtype=float)
+        if pos.shape != (3,) or quat.shape != (4,) or not np.all(np.isfinite(pos)) or not (
+                np.all(np.isfinite(quat)) and np.linalg.norm(quat) > 1e-9):
+            raise ValueError("base pose needs finite xyz (3) and a non-zero quaternion (4)")
+        jnt = self.model.body_jntadr[self._base_body]
+        qadr, vadr = self.model.jnt_qposadr[jnt], self.model.jnt_dofadr[jnt]
+        self.data.qpos[qadr:qadr + 3] = pos
+        self.data.qpos[qadr + 3:qadr + 7] = quat / np.linalg.norm(quat)
+        self.data.qvel[vadr:vadr + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def set_base_wrench(self, force_world_n: Sequence[float],
+                        torque_world_nm: Sequence[float] = (0.0, 0.0, 0.0)) -> None:
+        """An external force/torque on the base (at its centre of mass) until changed; e.g. a
+        push for a balance test. Zero it to end the push."""
+        wrench = np.concatenate([np.asarray(force_world_n, float),
+                                 np.asarray(torque_world_nm, float)])
+        if wrench.shape != (6,) or not np.all(np.isfinite(wrench)):
+            raise ValueError("base wrench needs a finite force (3) and torque (3)")
+        self.data.xfrc_applied[self._base_body] = wrench
 
     def landmark_position(self, name: str) -> np.ndarray:
         for mark in self.scene.landmarks:
