@@ -5,7 +5,7 @@ not the URDF, then regenerate.
 """
 import math
 
-from urdf_primitives import MUJOCO_BLOCK, Shape, fmt, joint_xml, link_xml, segment
+from urdf_primitives import MUJOCO_BLOCK, Shape, fmt, generate, joint_xml, link_xml, segment
 
 PI2 = math.pi / 2
 D1, D3, A, D5, A7, DF = 0.34, 0.32, 0.08, 0.38, 0.09, 0.10
@@ -85,8 +85,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    default = Path(__file__).resolve().parents[1] / "urdf" / "arm.urdf"
-    main(sys.argv[1] if len(sys.argv) > 1 else str(default))
+    generate(main, "arm.urdf")

@@ -12,7 +12,7 @@ _shoulder_yaw, _elbow_joint (- = bent). Frames: <s>_sole (centre of the sole, on
 <s>_hand (palm centre, z along the forearm towards the fingertips... i.e. down with the arm
 hanging), head_camera (between the eyes, x forward).
 """
-from urdf_primitives import Shape, frame_xml, joint_xml, link_xml, segment, write_urdf
+from urdf_primitives import Shape, frame_xml, generate, joint_xml, link_xml, segment, write_urdf
 
 PI2 = 1.5707963267948966
 PELVIS_M = (0.14, 0.22, 0.10)
@@ -136,8 +136,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    default = Path(__file__).resolve().parents[1] / "urdf" / "humanoid.urdf"
-    main(sys.argv[1] if len(sys.argv) > 1 else str(default))
+    generate(main, "humanoid.urdf")

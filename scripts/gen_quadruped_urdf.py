@@ -9,7 +9,7 @@ loader (pinocchio JointModelFreeFlyer, MuJoCo free joint). Each leg <p> in fl fr
 backwards), and a <p>_foot frame at the centre of the foot sphere (radius FOOT_R_M). With all
 joints at 0 the legs hang straight down.
 """
-from urdf_primitives import Shape, frame_xml, joint_xml, link_xml, segment, write_urdf
+from urdf_primitives import Shape, frame_xml, generate, joint_xml, link_xml, segment, write_urdf
 
 TRUNK_M = (0.36, 0.19, 0.11)  # box
 HIP_X_M, HIP_Y_M = 0.185, 0.055  # hip joint axes from the trunk centre
@@ -74,8 +74,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    default = Path(__file__).resolve().parents[1] / "urdf" / "quadruped.urdf"
-    main(sys.argv[1] if len(sys.argv) > 1 else str(default))
+    generate(main, "quadruped.urdf")

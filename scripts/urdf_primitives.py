@@ -152,3 +152,12 @@ def write_urdf(path, robot_name, comment_lines, colors, body_parts):
              *MUJOCO_BLOCK, *materials_xml(colors), *body_parts, "</robot>\n"]
     with open(path, "w") as f:
         f.write("\n".join(parts))
+
+
+def generate(main, urdf_name: str) -> None:
+    """Every generator's command line: `python scripts/gen_X_urdf.py [OUT]` (default urdf/NAME)."""
+    import sys
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[1] / "urdf" / urdf_name
+    main(sys.argv[1] if len(sys.argv) > 1 else str(default))
