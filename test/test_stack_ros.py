@@ -46,6 +46,10 @@ class Watch:
             time.sleep(0.05)
         return np.array(self.joints.position)
 
+    def arm_moved_rad(self, q_before: np.ndarray) -> float:
+        """Largest arm-joint change since q_before (the 7 arm joints; fingers excluded)."""
+        return float(np.max(np.abs(self.q()[:7] - q_before[:7])))
+
 
 @pytest.fixture(scope="module")
 def watch(stack):
@@ -111,7 +115,7 @@ def test_unknown_object_and_skill_are_rejected_without_motion(stack, watch):
     assert not send(commander, "pick", SkillCall(skill="pick", arg_names=["object"],
                                                  arg_values=[])).accepted
     time.sleep(1.0)
-    assert np.max(np.abs(watch.q()[:7] - q_before[:7])) < math.radians(0.5)
+    assert watch.arm_moved_rad(q_before) < math.radians(0.5)
 
 
 def test_bad_wbc_targets_are_rejected_and_the_arm_holds(stack, watch):
@@ -143,7 +147,7 @@ def test_bad_wbc_targets_are_rejected_and_the_arm_holds(stack, watch):
     assert set(states) == set(cases)
     assert all(s.state == "rejected" and s.message for s in states.values()), states
     time.sleep(0.5)
-    assert np.max(np.abs(watch.q()[:7] - q_before[:7])) < math.radians(0.5)
+    assert watch.arm_moved_rad(q_before) < math.radians(0.5)
 
 
 def test_malformed_joint_commands_are_ignored(stack, watch):
@@ -154,7 +158,7 @@ def test_malformed_joint_commands_are_ignored(stack, watch):
         publisher.publish(Float64MultiArray(data=data))
     time.sleep(1.0)
     assert not processes.dead()
-    assert np.max(np.abs(watch.q()[:7] - q_before[:7])) < math.radians(0.5)
+    assert watch.arm_moved_rad(q_before) < math.radians(0.5)
 
 
 def test_skill_reports_feedback_and_can_be_cancelled(stack, watch):
