@@ -24,15 +24,6 @@ def test_newest_provider_replaces_and_stale_goodbyes_are_ignored():
     assert registry.get("pick") is None
 
 
-def test_remove_provider_forgets_all_its_skills():
-    registry = SkillRegistry()
-    registry.update(entry("pick", "/a"), True)
-    registry.update(entry("place", "/a"), True)
-    registry.update(entry("push", "/b"), True)
-    assert sorted(registry.remove_provider("/a")) == ["pick", "place"]
-    assert [s.name for s in registry.skills()] == ["push"]
-
-
 def detection(name: str, x: float = 0.5) -> DetectedObject:
     return DetectedObject(name, "red", "box", "red cube", np.array([x, 0.0, 0.02]),
                           np.full(3, 0.04), 0.0, 0.9, 100)

@@ -36,13 +36,6 @@ class SkillRegistry:
         self._skills[entry.name] = entry
         return current != entry
 
-    def remove_provider(self, provider: str) -> list[str]:
-        """Forget every skill of a provider that has gone away; returns their names."""
-        gone = [n for n, s in self._skills.items() if s.provider == provider]
-        for name in gone:
-            del self._skills[name]
-        return gone
-
     def get(self, name: str) -> RegisteredSkill | None:
         return self._skills.get(name)
 
