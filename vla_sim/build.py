@@ -9,6 +9,7 @@ per-group gains and armature, and `camera.mount_frame` fixes the camera to a rob
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,16 @@ def _configure_robot(spec: mujoco.MjSpec, profile: dict[str, Any]) -> None:
             act.set_to_position(kp=kp, kv=kv)
             act.ctrlrange = list(joint.range)
             act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+
+
+def urdf_velocity_limits(urdf: Path) -> dict[str, float]:
+    """Joint name -> the URDF's velocity limit (rad/s or m/s); MJCF has no such field."""
+    limits = {}
+    for joint in ET.parse(urdf).getroot().iter("joint"):
+        limit = joint.find("limit")
+        if limit is not None and limit.get("velocity") is not None:
+            limits[joint.get("name")] = float(limit.get("velocity"))
+    return limits
 
 
 def build_spec(profile: dict[str, Any], scene: Scene, root: Path) -> mujoco.MjSpec:

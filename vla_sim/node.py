@@ -19,6 +19,8 @@ from vla_sim.scene import jitter_scene, load_scene
 from vla_sim.world import SimWorld
 from vla_stack.srv import CheckGoal
 
+MAX_LAG_S = 0.05  # wall seconds the physics may fall behind before sim time slips
+
 
 def stamp_of(t_s: float) -> Time:
     sec = int(t_s)
@@ -83,6 +85,7 @@ class MujocoSimNode(Node):
                 Float64MultiArray, f"/{controller}/commands",
                 lambda msg, c=controller: self.on_command(c, msg), 10)
         self.create_service(CheckGoal, "/sim/check_goal", self.on_check_goal)
+        self.slips = 0  # times the physics fell more than MAX_LAG_S behind wall time
         self.running = True
         self.thread = threading.Thread(target=self.physics_loop, name="physics", daemon=True)
         self.thread.start()
@@ -107,6 +110,13 @@ class MujocoSimNode(Node):
         return response
 
     def physics_loop(self) -> None:
+        try:
+            self.run_physics()
+        finally:
+            with self.lock:
+                self.world.close()  # the EGL context belongs to this thread: free it here
+
+    def run_physics(self) -> None:
         next_clock = next_joints = next_camera = 0.0
         wall_start, sim_start = time.monotonic(), self.world.time_s
         while self.running and rclpy.ok():
@@ -130,6 +140,11 @@ class MujocoSimNode(Node):
                 ahead_s = wall_start + (t_s - sim_start) / self.rtf - time.monotonic()
                 if ahead_s > 0.0:
                     time.sleep(ahead_s)
+                elif ahead_s < -MAX_LAG_S:
+                    # starved of CPU: let sim time slip behind wall time rather than run a
+                    # burst of physics on stale commands (what Gazebo does: RTF drops below 1)
+                    wall_start, sim_start = time.monotonic(), t_s
+                    self.slips += 1
 
     def publish_joint_states(self, t_s: float) -> None:
         with self.lock:
@@ -164,6 +179,9 @@ class MujocoSimNode(Node):
     def close(self) -> None:
         self.running = False
         self.thread.join(timeout=2.0)
+        if self.slips:
+            self.get_logger().info(f"sim time slipped behind wall time {self.slips} times "
+                                   f"(CPU starved for > {MAX_LAG_S * 1e3:.0f} ms)")
 
 
 def main(args: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from vla_perception.camera_model import CameraModel
 from vla_sim import goals
-from vla_sim.build import CAMERA_NAME, build_spec, joint_groups
+from vla_sim.build import CAMERA_NAME, build_spec, joint_groups, urdf_velocity_limits
 from vla_sim.scene import Scene, SceneObject
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,8 @@ class SimWorld:
         self._act = np.array([m.actuator(n).id for n in self.joint_names])
         self._lower = np.array([m.joint(n).range[0] for n in self.joint_names])
         self._upper = np.array([m.joint(n).range[1] for n in self.joint_names])
+        urdf_velocity = urdf_velocity_limits(Path(root or REPO_ROOT) / profile["urdf"])
+        self._max_velocity = np.array([urdf_velocity.get(n, np.inf) for n in self.joint_names])
         self._kv_over_kp = np.array(
             [-m.actuator_biasprm[a, 2] / m.actuator_gainprm[a, 0] for a in self._act])
         self._index = {n: i for i, n in enumerate(self.joint_names)}
@@ -118,6 +120,8 @@ class SimWorld:
                              f"known: {self.joint_names}")
         idx = np.array([self._index[n] for n in names], dtype=int)
         q = np.clip(q, self._lower[idx], self._upper[idx])
+        # a burst of commands makes a wild velocity estimate: never feed more than the limit
+        v = np.clip(v, -self._max_velocity[idx], self._max_velocity[idx])
         # position actuators damp the actual velocity: feed the desired one forward
         ctrl = q + self._kv_over_kp[idx] * v
         self.data.ctrl[self._act[idx]] = np.clip(ctrl, self._lower[idx], self._upper[idx])

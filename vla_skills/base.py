@@ -43,7 +43,9 @@ class Stage:
     tool_pose_base: pin.SE3 | None = None
     gripper_opening_m: float | None = None
     max_linear_speed_mps: float = 0.0   # 0 = controller default
-    expect_holding: bool | None = None  # after a gripper stage: must (not) hold an object
+    # after the stage: must (True) or must not (False) hold an object. On a gripper stage it
+    # checks the grasp or the release; on a motion stage it catches a drop on the way.
+    expect_holding: bool | None = None
 
 
 # The affordance reason a skill server gives before perception has reported anything: "unknown

@@ -83,7 +83,8 @@ class PickSkill(ArmSkill):
             Stage("approach", tool_pose_base=poses["approach"]),
             Stage("descend", tool_pose_base=poses["grasp"], max_linear_speed_mps=0.08),
             Stage("grasp", gripper_opening_m=self.gripper_closed_m, expect_holding=True),
-            Stage("lift", tool_pose_base=poses["lift"], max_linear_speed_mps=0.10),
+            Stage("lift", tool_pose_base=poses["lift"], max_linear_speed_mps=0.10,
+                  expect_holding=True),
         ]
 
 
@@ -116,8 +117,9 @@ class PlaceSkill(ArmSkill):
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
         poses = self.release_poses(bound["object"], bound["container"])
         return [
-            Stage("carry", tool_pose_base=poses["above"]),
-            Stage("lower", tool_pose_base=poses["release"], max_linear_speed_mps=0.08),
+            Stage("carry", tool_pose_base=poses["above"], expect_holding=True),
+            Stage("lower", tool_pose_base=poses["release"], max_linear_speed_mps=0.08,
+                  expect_holding=True),
             Stage("release", gripper_opening_m=self.gripper_open_m, expect_holding=False),
             Stage("retreat", tool_pose_base=poses["above"], max_linear_speed_mps=0.10),
         ]

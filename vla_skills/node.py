@@ -205,6 +205,10 @@ class SkillServerNode(Node):
             target.tasks.append(task)
             self.target_pub.publish(target)
             self.wait_for_tool(stamp, goal_handle)
+            if stage.expect_holding and self.finger_opening_m() < HOLDING_MIN_OPENING_M:
+                dropped, self.held_object = self.held_object, None
+                raise SkillError(f"dropped {dropped or 'the object'} during {stage.name}: "
+                                 f"fingers closed to {self.finger_opening_m() * 1e3:.1f} mm")
         else:
             task = WholeBodyTask(operation=WholeBodyTask.ADD_OR_UPDATE, name="gripper",
                                  type="joint_position", joint_names=self.gripper_joints)
@@ -247,12 +251,15 @@ class SkillServerNode(Node):
         self.wait(status, self.get_parameter("move_timeout_s").value, goal_handle,
                   "the tool to reach its target")
 
+    def finger_opening_m(self) -> float:
+        """Measured opening per finger (mean of the gripper joints)."""
+        return float(np.mean([self.joint_positions.get(j, 0.0) for j in self.gripper_joints]))
+
     def wait_for_gripper(self, target_m: float, goal_handle) -> float:
         settle_since = [None]
 
         def settled():
-            opening = float(np.mean([self.joint_positions.get(j, 0.0)
-                                     for j in self.gripper_joints]))
+            opening = self.finger_opening_m()
             speed = max(abs(self.joint_velocities.get(j, 0.0)) for j in self.gripper_joints)
             now = self.get_clock().now()
             if abs(opening - target_m) < 0.002 or speed < 0.002:
