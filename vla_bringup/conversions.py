@@ -2,7 +2,7 @@
 
 import numpy as np
 import pinocchio as pin
-from geometry_msgs.msg import Pose
+from geometry_msgs.msg import Pose, Quaternion, Vector3
 
 
 def pose_msg_from_se3(pose: pin.SE3) -> Pose:
@@ -25,3 +25,19 @@ def se3_from_pose_msg(msg: Pose) -> pin.SE3:
         raise ValueError(f"orientation quaternion has norm {norm:.3f}, expected 1")
     rotation = pin.Quaternion(*(quat[[3, 0, 1, 2]] / norm)).toRotationMatrix()  # ctor: w,x,y,z
     return pin.SE3(rotation, position)
+
+
+def vector3_msg(v: np.ndarray) -> Vector3:
+    return Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
+
+
+def quaternion_msg(quat_wxyz: np.ndarray) -> Quaternion:
+    """MuJoCo's wxyz quaternion as a geometry_msgs one (xyzw fields)."""
+    w, x, y, z = (float(v) for v in quat_wxyz)
+    return Quaternion(x=x, y=y, z=z, w=w)
+
+
+def rotation_from_wxyz(quat_wxyz: np.ndarray) -> np.ndarray:
+    """3x3 rotation of a (MuJoCo-ordered) wxyz quaternion."""
+    w, x, y, z = (float(v) for v in quat_wxyz)
+    return pin.Quaternion(w, x, y, z).normalized().toRotationMatrix()

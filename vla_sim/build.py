@@ -31,6 +31,7 @@ HIDDEN_GROUP = 3  # collision geoms of the URDF (rendered groups are 0..2)
 ARMATURE = {"arm": 0.05, "gripper": 0.01}  # kg m^2 / kg: rotor inertia the URDF lacks
 DEFAULT_ARMATURE = 0.01  # for groups with neither a profile `armature` entry nor one above
 FREE_JOINT_NAME = "floating_base"
+IMU_SITE, IMU_GYRO, IMU_ACCEL = "imu", "imu_gyro", "imu_accel"
 FIELD_FLOOR_HALF_M = 12.0  # legged scenes: objects up to ~5 m away, room to walk past them
 OBJECT_FRICTION = (1.0, 0.005, 0.0001)
 PAD_FRICTION = (1.5, 0.02, 0.0002)  # rubber finger pads
@@ -152,6 +153,12 @@ def _add_floating_base(spec: mujoco.MjSpec, profile: dict[str, Any]) -> None:
                          f"{height_m}")
     base.pos = [0.0, 0.0, height_m]
     base.add_freejoint(name=FREE_JOINT_NAME)
+    # an IMU at the base origin: MuJoCo's gyro and accelerometer (specific force, +g at rest)
+    base.add_site(name=IMU_SITE, pos=[0.0, 0.0, 0.0])
+    spec.add_sensor(name=IMU_GYRO, type=mujoco.mjtSensor.mjSENS_GYRO,
+                    objtype=mujoco.mjtObj.mjOBJ_SITE, objname=IMU_SITE)
+    spec.add_sensor(name=IMU_ACCEL, type=mujoco.mjtSensor.mjSENS_ACCELEROMETER,
+                    objtype=mujoco.mjtObj.mjOBJ_SITE, objname=IMU_SITE)
 
 
 def _configure_robot(spec: mujoco.MjSpec, profile: dict[str, Any]) -> None:

@@ -7,18 +7,23 @@ import time
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, Twist
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
+from vla_bringup.conversions import quaternion_msg, rotation_from_wxyz, vector3_msg
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.qos import SENSOR_QOS
+from vla_sim.build import joint_groups
 from vla_sim.scene import jitter_scene, load_scene
 from vla_sim.world import SimWorld
 from vla_stack.srv import CheckGoal
 
+ODOM_FRAME = "odom"  # the world frame of a floating base (REP 105)
 MAX_LAG_S = 0.05  # wall seconds the physics may fall behind before sim time slips
 
 
@@ -70,13 +75,16 @@ class MujocoSimNode(Node):
         self.joint_state_period_s = 1.0 / float(profile.get("joint_state_rate_hz", 100.0))
         self.camera_period_s = 1.0 / float(profile.get("camera_rate_hz", 5.0))
         self.camera_frame = profile["camera"]["frame_id"]
-        self.inputs = {
-            "arm_controller": CommandInput(profile["arm_joints"]),
-            "gripper_controller": CommandInput(profile["gripper_joints"]),
-        }
+        # ros2_control forward-controller convention: one /<group>_controller/commands per group
+        self.inputs = {f"{group}_controller": CommandInput(joints)
+                       for group, joints in joint_groups(profile).items()}
+        self.base_frame = profile.get("base_frame", "base_link")
         self.lock = threading.Lock()
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
         self.joint_pub = self.create_publisher(JointState, "/joint_states", 10)
+        if self.world.floating_base:  # ground-truth odometry and an IMU on the base
+            self.odom_pub = self.create_publisher(Odometry, "/odom", 10)
+            self.imu_pub = self.create_publisher(Imu, "/imu", 10)
         self.rgb_pub = self.create_publisher(Image, "/camera/color/image_raw", SENSOR_QOS)
         self.depth_pub = self.create_publisher(Image, "/camera/depth/image_raw", SENSOR_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "/camera/color/camera_info", SENSOR_QOS)
@@ -132,6 +140,8 @@ class MujocoSimNode(Node):
                 next_clock = t_s + self.clock_period_s
             if t_s >= next_joints:
                 self.publish_joint_states(t_s)
+                if self.world.floating_base:
+                    self.publish_base_state(t_s)
                 next_joints = t_s + self.joint_state_period_s
             if t_s >= next_camera:
                 self.publish_camera(t_s)
@@ -154,6 +164,26 @@ class MujocoSimNode(Node):
                              effort=self.world.joint_efforts().tolist())
         msg.header.stamp = stamp_of(t_s)
         self.joint_pub.publish(msg)
+
+    def publish_base_state(self, t_s: float) -> None:
+        """/odom (REP 105: pose in `odom` = the world, twist in base_link axes) and /imu."""
+        with self.lock:
+            xyz, quat_wxyz = self.world.robot_base_pose()
+            linear_world, angular_world = self.world.robot_base_velocity()
+            _, gyro_base, accel_base = self.world.imu()
+        world_from_base = rotation_from_wxyz(quat_wxyz)
+        odom = Odometry(child_frame_id=self.base_frame)
+        odom.header.frame_id = ODOM_FRAME
+        odom.pose.pose = Pose(position=Point(x=xyz[0], y=xyz[1], z=xyz[2]),
+                              orientation=quaternion_msg(quat_wxyz))
+        odom.twist.twist = Twist(linear=vector3_msg(world_from_base.T @ linear_world),
+                                 angular=vector3_msg(world_from_base.T @ angular_world))
+        imu = Imu(orientation=quaternion_msg(quat_wxyz), angular_velocity=vector3_msg(gyro_base),
+                  linear_acceleration=vector3_msg(accel_base))
+        imu.header.frame_id = self.base_frame
+        odom.header.stamp = imu.header.stamp = stamp_of(t_s)
+        self.odom_pub.publish(odom)
+        self.imu_pub.publish(imu)
 
     def publish_camera(self, t_s: float) -> None:
         with self.lock:

@@ -15,7 +15,14 @@ import numpy as np
 
 from vla_perception.camera_model import CameraModel
 from vla_sim import goals
-from vla_sim.build import CAMERA_NAME, build_spec, joint_groups, urdf_velocity_limits
+from vla_sim.build import (
+    CAMERA_NAME,
+    IMU_ACCEL,
+    IMU_GYRO,
+    build_spec,
+    joint_groups,
+    urdf_velocity_limits,
+)
 from vla_sim.scene import Scene, SceneObject
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +195,15 @@ class SimWorld:
         mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_BODY,
                                  self._base_body, vel, 0)
         return vel[3:].copy(), vel[:3].copy()
+
+    def imu(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A floating base's IMU at the base origin: (orientation wxyz in the world,
+        angular velocity rad/s and specific force m/s^2 (+9.81 up at rest), both in base axes)."""
+        if not self.floating_base:
+            raise ValueError("only a floating-base robot carries the IMU")
+        gyro = self.data.sensor(IMU_GYRO).data.copy()
+        accel = self.data.sensor(IMU_ACCEL).data.copy()
+        return self.data.xquat[self._base_body].copy(), gyro, accel
 
     def set_robot_base_pose(self, xyz: Sequence[float],
                             quat_wxyz: Sequence[float] = (1.0, 0.0, 0.0, 0.0)) -> None:
