@@ -4,9 +4,13 @@ best candidate runs as the skill's action; repeat until done, failure or the ste
 
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.client import Client
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Bool
 from visualization_msgs.msg import Marker, MarkerArray
@@ -23,7 +27,7 @@ from vla_planner.prompt import (
     SkillSpec,
     make_candidates,
 )
-from vla_planner.registry import RegisteredSkill, SkillRegistry
+from vla_planner.registry import ProviderPresence, RegisteredSkill, SkillRegistry
 from vla_planner.saycan import (
     ExecutedStep,
     SayCanPlanner,
@@ -36,6 +40,15 @@ from vla_skills.base import NO_OBJECTS_YET
 from vla_stack.action import ExecuteSkill, ExecuteTask
 from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, SkillDescription
 from vla_stack.srv import QueryAffordance
+
+
+@dataclass
+class SkillClients:
+    """The planner's clients for one skill's current provider."""
+    provider: str
+    action: ActionClient
+    affordance: Client
+    users: int = 0   # steps or affordance queries using them now: never destroyed under them
 
 
 def skill_call(candidate: Candidate) -> SkillCall:
@@ -72,8 +85,9 @@ class PlannerNode(Node):
         self.group = ReentrantCallbackGroup()
         self.lock = threading.Lock()
         self.registry = SkillRegistry()
-        self.action_clients: dict[str, tuple[str, ActionClient]] = {}
-        self.affordance_clients: dict[str, tuple[str, object]] = {}
+        self.skill_clients: dict[str, SkillClients] = {}
+        self.retired_clients: list[SkillClients] = []   # replaced, destroyed once unused
+        self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
         self.busy = threading.Lock()
         self.state_ready_at = time.perf_counter()
@@ -84,6 +98,10 @@ class PlannerNode(Node):
         self.estopped = False  # latched by the controller; only its reset releases it
         self.create_subscription(Bool, "/emergency_stop/active", self.on_estop, ESTOP_STATE_QOS,
                                  callback_group=self.group)
+        # providers that leave the graph without a goodbye (crash, kill) are dropped; wall-clock
+        # timer: the check must go on while the simulator (the sim clock) is paused or gone
+        self.create_timer(0.25, self.drop_vanished_providers, callback_group=self.group,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.status_pub = self.create_publisher(PlannerStatus, "/planner/status", 10)
         self.markers_pub = self.create_publisher(MarkerArray, "/planner/markers", 10)
         self.server = ActionServer(
@@ -110,6 +128,20 @@ class PlannerNode(Node):
             if self.registry.update(entry, msg.available):
                 verb = "offers" if msg.available else "withdrew"
                 self.get_logger().info(f"{msg.provider} {verb} skill {msg.name!r}")
+                self.prune_clients()
+
+    def drop_vanished_providers(self) -> None:
+        graph_nodes = {f"{ns.rstrip('/')}/{name}"
+                       for name, ns in self.get_node_names_and_namespaces()}
+        with self.lock:
+            gone = self.presence.vanished(self.registry.providers(), graph_nodes,
+                                          time.monotonic())
+            for provider in sorted(gone):
+                changed = self.registry.remove_provider(provider)
+                self.get_logger().warning(f"{provider} left the graph; skills affected: "
+                                          f"{', '.join(changed) or 'none'}")
+            if gone:
+                self.prune_clients()
 
     def on_estop(self, msg: Bool) -> None:
         if msg.data and not self.estopped:
@@ -134,20 +166,51 @@ class PlannerNode(Node):
             self.objects = refs
 
     # -- ROS plumbing per skill -----------------------------------------------------------
+    @contextmanager
     def clients_for(self, skill: RegisteredSkill):
         """Action and affordance clients of the skill's current provider (replaced when the
-        provider changes, so goals go to the newest one)."""
+        provider changes, so goals go to the newest one; kept alive while in use)."""
         with self.lock:
-            current = self.action_clients.get(skill.name)
-            if current is None or current[0] != skill.provider:
-                if current is not None:
-                    current[1].destroy()
-                    self.destroy_client(self.affordance_clients[skill.name][1])
-                self.action_clients[skill.name] = (skill.provider, ActionClient(
-                    self, ExecuteSkill, skill.action_name, callback_group=self.group))
-                self.affordance_clients[skill.name] = (skill.provider, self.create_client(
-                    QueryAffordance, skill.affordance_service, callback_group=self.group))
-            return self.action_clients[skill.name][1], self.affordance_clients[skill.name][1]
+            clients = self.skill_clients.get(skill.name)
+            if clients is None or clients.provider != skill.provider:
+                if clients is not None:
+                    self.retire_clients(skill.name)
+                clients = SkillClients(
+                    skill.provider,
+                    ActionClient(self, ExecuteSkill, skill.action_name, callback_group=self.group),
+                    self.create_client(QueryAffordance, skill.affordance_service,
+                                       callback_group=self.group))
+                self.skill_clients[skill.name] = clients
+            clients.users += 1
+        try:
+            yield clients.action, clients.affordance
+        finally:
+            with self.lock:
+                clients.users -= 1
+                self.destroy_retired_clients()
+
+    def retire_clients(self, name: str) -> None:
+        """Call with self.lock held."""
+        self.retired_clients.append(self.skill_clients.pop(name))
+        self.destroy_retired_clients()
+
+    def destroy_retired_clients(self) -> None:
+        """Call with self.lock held: no client outlives its provider's offer once unused."""
+        for clients in [c for c in self.retired_clients if c.users == 0]:
+            self.retired_clients.remove(clients)
+            clients.action.destroy()
+            self.destroy_client(clients.affordance)
+
+    def prune_clients(self) -> None:
+        """Call with self.lock held: retire clients whose provider is no longer the one used."""
+        for name, clients in list(self.skill_clients.items()):
+            skill = self.registry.get(name)
+            if skill is None or skill.provider != clients.provider:
+                self.retire_clients(name)
+
+    def provider_offers(self, skill: RegisteredSkill) -> bool:
+        with self.lock:
+            return skill.provider in self.registry.providers()
 
     def affordances(self, candidates: list[Candidate]) -> list[float]:
         """Each skill's own service scores its candidates in one batch; silence scores 0."""
@@ -161,11 +224,12 @@ class PlannerNode(Node):
             skill = self.registry.get(name)
             if skill is None:
                 continue
-            _, client = self.clients_for(skill)
-            if not client.wait_for_service(timeout_sec=timeout_s):
-                self.get_logger().warning(f"affordance service of {name!r} is not available")
-                continue
-            answer = self.query_affordances(client, [candidates[i] for i in indices], timeout_s)
+            with self.clients_for(skill) as (_, client):
+                if not client.wait_for_service(timeout_sec=timeout_s):
+                    self.get_logger().warning(f"affordance service of {name!r} is not available")
+                    continue
+                answer = self.query_affordances(client, [candidates[i] for i in indices],
+                                                timeout_s)
             if answer is None:
                 self.get_logger().warning(f"affordance service of {name!r} did not answer")
                 continue
@@ -210,25 +274,28 @@ class PlannerNode(Node):
         skill = self.registry.get(candidate.skill)
         if skill is None:
             return result(False, f"skill {candidate.skill!r} is no longer registered")
-        client, _ = self.clients_for(skill)
-        if not client.wait_for_server(timeout_sec=5.0):
-            return result(False, f"skill server for {candidate.skill!r} is not available")
-        sent = client.send_goal_async(ExecuteSkill.Goal(call=skill_call(candidate)))
-        if not wait_for(sent, 10.0) or not sent.result().accepted:
-            return result(False, f"{candidate.skill} goal rejected by {skill.provider}")
-        handle = sent.result()
-        outcome = handle.get_result_async()
-        deadline = time.monotonic() + float(self.get_parameter("skill_timeout_s").value)
-        while not outcome.done():
-            if goal_handle.is_cancel_requested or self.estopped:
-                wait_for(handle.cancel_goal_async(), 5.0)
-                raise TaskCancelledError("emergency stop" if self.estopped else "cancelled")
-            if time.monotonic() > deadline:
-                wait_for(handle.cancel_goal_async(), 5.0)
-                return result(False, f"{candidate.skill} timed out")
-            time.sleep(0.02)
-        answer = outcome.result().result
-        return result(answer.success, answer.message)
+        with self.clients_for(skill) as (client, _):
+            if not client.wait_for_server(timeout_sec=5.0):
+                return result(False, f"skill server for {candidate.skill!r} is not available")
+            sent = client.send_goal_async(ExecuteSkill.Goal(call=skill_call(candidate)))
+            if not wait_for(sent, 10.0) or not sent.result().accepted:
+                return result(False, f"{candidate.skill} goal rejected by {skill.provider}")
+            handle = sent.result()
+            outcome = handle.get_result_async()
+            deadline = time.monotonic() + float(self.get_parameter("skill_timeout_s").value)
+            while not outcome.done():
+                if goal_handle.is_cancel_requested or self.estopped:
+                    wait_for(handle.cancel_goal_async(), 5.0)
+                    raise TaskCancelledError("emergency stop" if self.estopped else "cancelled")
+                if time.monotonic() > deadline:
+                    wait_for(handle.cancel_goal_async(), 5.0)
+                    return result(False, f"{candidate.skill} timed out")
+                if not self.provider_offers(skill):  # stopped or crashed mid-goal
+                    wait_for(handle.cancel_goal_async(), 1.0)
+                    return result(False, f"{skill.provider} went away during {candidate.skill}")
+                time.sleep(0.02)
+            answer = outcome.result().result
+            return result(answer.success, answer.message)
 
     # -- the task action --------------------------------------------------------------------
     def on_goal(self, goal) -> GoalResponse:

@@ -7,6 +7,7 @@ import numpy as np
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -43,6 +44,9 @@ class SkillServerNode(Node):
         self.declare_parameter("skills", ["pick", "place"])
         self.declare_parameter("move_timeout_s", 20.0)
         self.declare_parameter("gripper_timeout_s", 3.0)
+        # where the actions/services live: a second provider of a skill name (swapped in while
+        # the first still runs) needs its own, e.g. /skills/learned -> /skills/learned/pick/...
+        self.declare_parameter("interface_namespace", "/skills")
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
         self.arm_joints = list(profile["arm_joints"])
         self.gripper_joints = list(profile["gripper_joints"])
@@ -72,15 +76,19 @@ class SkillServerNode(Node):
         self.target_pub = self.create_publisher(WholeBodyTarget, "/wbc/target", 10)
         self.registry_pub = self.create_publisher(SkillDescription, "/skills/registry",
                                                   REGISTRY_QOS)
+        self.announce_clock = Clock(clock_type=ClockType.SYSTEM_TIME)
+        self.interface_ns = "/" + str(self.get_parameter("interface_namespace").value).strip("/")
+        if self.interface_ns == "/":
+            raise ValueError("interface_namespace must not be empty (default: /skills)")
         self.servers = []
         for name, skill in self.skills.items():
             self.servers.append(ActionServer(
-                self, ExecuteSkill, f"/skills/{name}/execute",
+                self, ExecuteSkill, f"{self.interface_ns}/{name}/execute",
                 execute_callback=lambda gh, s=skill: self.execute(s, gh),
                 goal_callback=lambda goal, s=skill: self.on_goal(s, goal),
                 cancel_callback=lambda _gh: CancelResponse.ACCEPT,
                 callback_group=group))
-            self.create_service(QueryAffordance, f"/skills/{name}/affordance",
+            self.create_service(QueryAffordance, f"{self.interface_ns}/{name}/affordance",
                                 lambda req, res, s=skill: self.on_affordance(s, req, res),
                                 callback_group=group)
         self.announce(available=True)
@@ -88,15 +96,17 @@ class SkillServerNode(Node):
 
     # -- registry ------------------------------------------------------------------------
     def announce(self, available: bool) -> None:
+        """One registry entry per skill. Stamped with wall time, not sim time: the newest
+        provider wins, and a node started before /clock arrives would otherwise stamp 0."""
         for name, skill in self.skills.items():
             info = skill.info
             self.registry_pub.publish(SkillDescription(
                 name=name, description=info.description, text_template=info.text_template,
                 arg_names=list(info.arg_names), arg_kinds=list(info.arg_kinds),
                 provider=self.get_fully_qualified_name(),
-                action_name=f"/skills/{name}/execute",
-                affordance_service=f"/skills/{name}/affordance",
-                stamp=self.get_clock().now().to_msg(), available=available))
+                action_name=f"{self.interface_ns}/{name}/execute",
+                affordance_service=f"{self.interface_ns}/{name}/affordance",
+                stamp=self.announce_clock.now().to_msg(), available=available))
 
     # -- inputs --------------------------------------------------------------------------
     def on_objects(self, msg: SceneObjects) -> None:
