@@ -8,6 +8,8 @@ and its old clients are destroyed; stopping a skill node removes its skills from
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -16,6 +18,7 @@ from action_msgs.msg import GoalStatusArray
 
 from ros_stack import running_stack
 from vla_bringup.launcher import StackProcesses
+from vla_bringup.skills_cli import format_describe, format_list
 from vla_planner.registry import ProviderPresence, RegisteredSkill, SkillRegistry
 
 LEARNED_NS = "/skills/learned"
@@ -66,6 +69,28 @@ def test_presence_waits_for_discovery_then_drops_providers_that_leave():
     assert presence.vanished({"/b"}, set(), now_s=13.5) == {"/b"}
     # a provider that comes back later starts afresh
     assert presence.vanished({"/a"}, set(), now_s=20.0) == set()
+
+
+def test_skills_cli_shows_who_provides_what():
+    registry = SkillRegistry()
+    assert format_list(registry) == "no skills registered"
+    registry.update(entry(provider="/scripted", stamp_ns=1), True)
+    registry.update(entry(provider="/learned", stamp_ns=2), True)
+    registry.update(entry("place", provider="/scripted", stamp_ns=1), True)
+    table = format_list(registry).splitlines()
+    assert table[0].split()[:2] == ["SKILL", "PROVIDER"]
+    assert table[1].split()[:2] == ["pick", "/learned"] and table[1].endswith("/scripted")
+    assert table[2].split()[:2] == ["place", "/scripted"] and table[2].endswith("-")
+    text = format_describe(registry, "pick", {("pick", "/learned"): "a learned grasp"})
+    assert text.index("/learned [in use]") < text.index("/scripted [standby")
+    assert "a learned grasp" in text
+    with pytest.raises(KeyError, match="registered: pick, place"):
+        format_describe(registry, "fly", {})
+
+
+def vla_skills(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vla_bringup.cli", "skills", *args],
+                          capture_output=True, text=True, timeout=120)
 
 
 # -- real nodes --------------------------------------------------------------------------------
@@ -126,6 +151,10 @@ def test_second_provider_takes_pick_and_a_stopped_node_leaves_the_candidates(sta
         assert wait_until(lambda: commander.skills.get("pick") is not None
                           and commander.skills["pick"].provider == "/learned_skills", 120.0), \
             extra.log_tail("learned_skills")
+        described = vla_skills("describe", "pick")
+        assert described.returncode == 0, described.stdout + described.stderr
+        assert described.stdout.index("/learned_skills [in use]") < described.stdout.index(
+            "/arm_skills [standby"), described.stdout
         # both providers run; the newer one must get the goal
         assert commander.execute_task("put the red cube in the blue bin", max_steps=1)
         assert commander.wait_for_task(180.0)
@@ -153,5 +182,8 @@ def test_second_provider_takes_pick_and_a_stopped_node_leaves_the_candidates(sta
         commander.wait_for_task(60.0)
         assert "place" not in skills and "pick" in skills, skills
         assert len(feedback.candidates) < 10   # with place still offered there would be more
+        listed = vla_skills("list")
+        assert listed.returncode == 0 and "place" not in listed.stdout, listed.stdout
+        assert "/learned_skills" in listed.stdout and "/arm_skills" not in listed.stdout
         assert wait_until(lambda: not any(n.startswith("/skills/place")
                                           for n in planner_action_clients(commander)), 10.0)

@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=("sim", "wbc", "planner"))
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--robot", choices=ROBOTS, default="arm")
+
+    from vla_bringup.skills_cli import add_parser as add_skills_parser
+
+    add_skills_parser(sub)
     return parser
 
 
@@ -54,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         from vla_bringup.bench import run_bench
 
         return run_bench(args)
+    if args.command == "skills":
+        from vla_bringup.skills_cli import run_skills
+
+        return run_skills(args)
     return 2
 
 
