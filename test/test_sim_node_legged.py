@@ -1,5 +1,6 @@
-"""The MuJoCo node with a floating-base robot, as a real process over DDS: /odom and /imu from
-the base, one forward-command input per joint group, bad commands refused without a crash."""
+"""The MuJoCo and perception nodes with a floating-base robot, as real processes over DDS: /odom
+and /imu from the base, one forward-command input per joint group, bad commands refused without a
+crash, objects perceived from the body camera and reported in the odom frame."""
 
 import os
 import threading
@@ -17,6 +18,8 @@ from std_msgs.msg import Float64MultiArray
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.specs import EXECUTABLES, NodeSpec
+from vla_sim.scene import load_scene
+from vla_stack.msg import SceneObjects
 
 PROFILE = "config/robots/quadruped.yaml"
 
@@ -27,6 +30,9 @@ class Listener(Node):
         self.odom: Odometry | None = None
         self.imu: Imu | None = None
         self.joints: JointState | None = None
+        self.objects: SceneObjects | None = None
+        self.create_subscription(SceneObjects, "/perception/objects",
+                                 lambda m: setattr(self, "objects", m), 10)
         self.create_subscription(Odometry, "/odom", lambda m: setattr(self, "odom", m), 10)
         self.create_subscription(Imu, "/imu", lambda m: setattr(self, "imu", m), 10)
         self.create_subscription(JointState, "/joint_states",
@@ -44,10 +50,11 @@ class Listener(Node):
 
 @pytest.fixture(scope="module")
 def legged_sim(tmp_path_factory):
-    executable, module = EXECUTABLES["mujoco_sim"]
-    spec = NodeSpec("mujoco_sim", executable, module,
-                    {"robot_profile": PROFILE, "clock_rate_hz": 100.0})
-    with StackProcesses([spec], tmp_path_factory.mktemp("legged_sim"), dict(os.environ)) as stack:
+    specs = [NodeSpec("mujoco_sim", *EXECUTABLES["mujoco_sim"],
+                      {"robot_profile": PROFILE, "clock_rate_hz": 100.0}),
+             NodeSpec("perception", *EXECUTABLES["perception"],
+                      {"robot_profile": PROFILE, "use_sim_time": True})]
+    with StackProcesses(specs, tmp_path_factory.mktemp("legged_sim"), dict(os.environ)) as stack:
         rclpy.init()
         node = Listener()
         executor = SingleThreadedExecutor()
@@ -81,6 +88,22 @@ def test_odom_and_imu_describe_a_standing_base(legged_sim):
     w = imu.angular_velocity
     assert np.linalg.norm([w.x, w.y, w.z]) < 0.5
     assert imu.header.frame_id == profile["base_frame"]
+
+
+def test_perception_reports_field_objects_in_the_odom_frame(legged_sim):
+    stack, node = legged_sim
+    profile = load_profile(resolve_path(PROFILE))
+    scene = load_scene(resolve_path(profile["default_scene"]))
+    assert node.wait(lambda: node.objects is not None and len(node.objects.objects) >= 2, 30.0), \
+        stack.log_tail("perception")
+    assert node.objects.header.frame_id == "odom"
+    seen = {o.name: o for o in node.objects.objects}
+    # the robot faces +x: the red cone (a cylinder) ahead-left is in view; compare with the
+    # scene file, not with the simulator's state (perception never reads ground truth)
+    cone = next(o for o in scene.objects if o.name == "red_cone")
+    assert "red_cylinder" in seen, sorted(seen)
+    p = seen["red_cylinder"].pose.position
+    assert np.hypot(p.x - cone.position_m[0], p.y - cone.position_m[1]) < 0.1
 
 
 def test_leg_group_commands_move_the_robot_and_bad_ones_are_refused(legged_sim):

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 ROBOTS = ("arm", "quadruped", "humanoid")
+ODOM_FRAME = "odom"  # a floating base's world frame (REP 105): /odom, perceived objects
 
 
 @cache

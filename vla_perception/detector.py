@@ -51,6 +51,21 @@ class DetectorConfig:
     colors: ColorThresholds = field(default_factory=ColorThresholds)
     shapes: ShapeParams = field(default_factory=ShapeParams)
 
+    @classmethod
+    def from_profile(cls, section: dict[str, Any] | None) -> DetectorConfig:
+        """The profile's `perception:` section: DetectorConfig fields, `shapes:` ShapeParams."""
+        section = dict(section or {})
+        shapes = ShapeParams(**section.pop("shapes", {}))
+        known = {f for f in cls.__dataclass_fields__ if f not in ("colors", "shapes")}
+        unknown = set(section) - known
+        if unknown:
+            raise ValueError(f"unknown perception settings {sorted(unknown)}; known: "
+                             f"{sorted(known)} and shapes")
+        for key in ("roi_min_xy_m", "roi_max_xy_m", "ignore_colors"):
+            if key in section:
+                section[key] = tuple(section[key])
+        return cls(shapes=shapes, **section)
+
 
 def _validate(rgb: Any, depth_m: Any, view: PinholeView,
               exclusion_mask: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -190,7 +205,7 @@ class ObjectDetector:
                 continue
             found.extend(self._objects_from_pixels(rgb, depth, rays, origin, rr[a:b], cc[a:b],
                                                    label))
-        _rest_in_bins(found)
+        _rest_on_supports(found)
         return assign_names([self._to_object(c) for c in found])
 
     def _objects_from_pixels(self, rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,
@@ -242,18 +257,23 @@ def _inside_rect(xy: np.ndarray, est: ShapeEstimate, shrink_m: float = 0.0) -> b
     return bool(abs(u) <= est.size_m[0] / 2 - shrink_m and abs(v) <= est.size_m[1] / 2 - shrink_m)
 
 
-def _rest_in_bins(found: list[_Candidate]) -> None:
-    """Objects inside a bin stand on its floor, not on the table: their lower part is often
-    hidden by the bin's near wall, so the table rule cannot be used for them."""
-    bins = [c.estimate for c in found
-            if c.estimate.shape == "bin" and np.isfinite(c.estimate.floor_z_m)]
+def _rest_on_supports(found: list[_Candidate]) -> None:
+    """Objects inside a bin stand on its floor, objects over a box stand on its top, not on the
+    table: their lower part is often hidden (by the bin's near wall, or it is the box itself),
+    so the table rule cannot be used for them."""
+    supports = [(c.estimate, c.estimate.floor_z_m) for c in found
+                if c.estimate.shape == "bin" and np.isfinite(c.estimate.floor_z_m)]
+    supports += [(c.estimate, c.estimate.top_z_m) for c in found if c.estimate.shape == "box"]
     for c in found:
         est = c.estimate
         if est.shape == "bin":
             continue
-        for b in bins:
-            if _inside_rect(est.center_base_m[:2], b) and est.top_z_m <= b.top_z_m + 0.3:
-                c.estimate = on_support(est, b.floor_z_m)
+        for support, support_z_m in supports:
+            if support is est or not _inside_rect(est.center_base_m[:2], support):
+                continue
+            if support.shape == "bin" and est.top_z_m <= support.top_z_m + 0.3 or \
+                    support.shape == "box" and est.top_z_m > support.top_z_m + 0.01:
+                c.estimate = on_support(est, support_z_m)
                 break
 
 

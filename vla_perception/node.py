@@ -1,20 +1,24 @@
-"""Perception node: RGB-D frames -> /perception/objects (base frame) and RViz markers.
-Only the camera images and the robot's joint states are used (no ground truth)."""
+"""Perception node: RGB-D frames -> /perception/objects and RViz markers, in the base frame
+(fixed-base arm) or in `odom` (floating base: the camera moves with the robot, the objects do not).
+Only the camera images, the robot's joint states and /odom are used (no ground truth)."""
 
 import threading
 from collections import deque
 
 import numpy as np
+from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
+from vla_bringup.conversions import se3_from_pose_msg
 from vla_bringup.node_runner import run_node
-from vla_bringup.profile import load_profile, resolve_path
+from vla_bringup.profile import ODOM_FRAME, load_profile, resolve_path
 from vla_bringup.qos import SENSOR_QOS
 from vla_perception.camera_model import CameraModel
-from vla_perception.detector import ObjectDetector
+from vla_perception.detector import DetectorConfig, ObjectDetector
+from vla_perception.geometry import PinholeView
 from vla_perception.memory import ObjectMemory, Remembered
 from vla_perception.robot_mask import RobotBodyModel
 from vla_stack.msg import SceneObject, SceneObjects
@@ -50,12 +54,16 @@ class PerceptionNode(Node):
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
         self.camera = CameraModel.from_profile(profile["camera"])
         self.base_frame = profile["base_frame"]
-        self.detector = ObjectDetector(self.camera)
+        self.floating_base = bool(profile.get("floating_base"))
+        self.objects_frame = ODOM_FRAME if self.floating_base else self.base_frame
+        self.detector = ObjectDetector(self.camera,
+                                       DetectorConfig.from_profile(profile.get("perception")))
         self.robot_body = RobotBodyModel(profile["urdf"], self.base_frame)
         self.memory = ObjectMemory(float(self.get_parameter("memory_s").value))
         self.lock = threading.Lock()
         # recent joint states, so the robot is masked where it was when the image was taken
         self.joint_history: deque[tuple[float, dict[str, float]]] = deque(maxlen=200)
+        self.base_history: deque[tuple[float, np.ndarray]] = deque(maxlen=200)  # T_odom_base
         self.latest: dict[str, Image] = {}
         images = MutuallyExclusiveCallbackGroup()
         self.create_subscription(Image, "/camera/color/image_raw",
@@ -67,6 +75,8 @@ class PerceptionNode(Node):
         self.create_subscription(CameraInfo, "/camera/color/camera_info", self.on_info,
                                  SENSOR_QOS)
         self.create_subscription(JointState, "/joint_states", self.on_joint_states, 10)
+        if self.floating_base:
+            self.create_subscription(Odometry, "/odom", self.on_odom, 10)
         self.objects_pub = self.create_publisher(SceneObjects, "/perception/objects", 10)
         self.markers_pub = self.create_publisher(MarkerArray, "/perception/markers", 10)
 
@@ -88,11 +98,29 @@ class PerceptionNode(Node):
                 self.joint_history.clear()  # clock went backwards
             self.joint_history.append((t_s, positions))
 
+    def on_odom(self, msg: Odometry) -> None:
+        try:
+            T_odom_base = se3_from_pose_msg(msg.pose.pose).homogeneous
+        except ValueError as exc:
+            self.get_logger().warning(f"/odom ignored: {exc}", throttle_duration_sec=5.0)
+            return
+        t_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self.lock:
+            if self.base_history and t_s < self.base_history[-1][0]:
+                self.base_history.clear()  # clock went backwards
+            self.base_history.append((t_s, T_odom_base))
+
+    @staticmethod
+    def nearest(history: deque, t_s: float, max_gap_s: float = 0.1):
+        """The entry of a (stamp, value) history closest to t_s, if within max_gap_s."""
+        if not history:
+            return None
+        stamp, value = min(history, key=lambda entry: abs(entry[0] - t_s))
+        return value if abs(stamp - t_s) <= max_gap_s else None
+
     def joints_at(self, t_s: float) -> dict[str, float] | None:
         with self.lock:
-            if not self.joint_history:
-                return None
-            return min(self.joint_history, key=lambda entry: abs(entry[0] - t_s))[1]
+            return self.nearest(self.joint_history, t_s, max_gap_s=1.0)
 
     def on_image(self, which: str, msg: Image) -> None:
         self.latest[which] = msg
@@ -112,7 +140,16 @@ class PerceptionNode(Node):
             if joints is None:
                 # without the arm's pose it cannot be masked out and would look like objects
                 raise ValueError("no /joint_states yet")
-            body = self.robot_body.posed(joints)
+            T_frame_base = None
+            if self.floating_base:
+                with self.lock:
+                    T_frame_base = self.nearest(self.base_history, t_s)
+                if T_frame_base is None:
+                    raise ValueError("no /odom near the image stamp: the camera pose is unknown")
+                self.detector.view = PinholeView(self.camera.K,
+                                                 T_frame_base @ self.camera.T_base_optical,
+                                                 self.camera.width, self.camera.height)
+            body = self.robot_body.posed(joints, T_frame_base=T_frame_base)
             detections = self.detector.detect(rgb, depth_m, point_exclusion=body)
         except ValueError as exc:
             self.get_logger().warning(f"frame dropped: {exc}", throttle_duration_sec=5.0)
@@ -121,7 +158,7 @@ class PerceptionNode(Node):
 
     def publish(self, known: list[Remembered], stamp) -> None:
         msg = SceneObjects()
-        msg.header.stamp, msg.header.frame_id = stamp, self.base_frame
+        msg.header.stamp, msg.header.frame_id = stamp, self.objects_frame
         markers = MarkerArray(markers=[Marker(action=Marker.DELETEALL)])
         for index, memory in enumerate(known):
             obj = memory.obj

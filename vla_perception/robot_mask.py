@@ -78,8 +78,10 @@ class RobotBodyModel:
         self.joint_names = [n for n in self.model.names[1:]]
 
     def posed(self, joint_positions: Mapping[str, float] | None = None,
-              margin_m: float = 0.008) -> PosedRobotBody:
-        """The body at the given joint positions (by name; missing joints stay at zero)."""
+              margin_m: float = 0.008,
+              T_frame_base: np.ndarray | None = None) -> PosedRobotBody:
+        """The body at the given joint positions (by name; missing joints stay at zero), in
+        the base frame, or in another frame (a floating base's odom) given T_frame_base."""
         q = pin.neutral(self.model)
         for name, value in (joint_positions or {}).items():
             if not self.model.existJointName(name):
@@ -92,10 +94,11 @@ class RobotBodyModel:
             q[joint.idx_q] = float(value)
         pin.framesForwardKinematics(self.model, self.data, q)
         T_base_world = self.data.oMf[self._base_id].inverse()
+        T_frame = np.eye(4) if T_frame_base is None else np.asarray(T_frame_base, dtype=float)
         poses = []
         for prim, fid in zip(self.primitives, self._frame_ids, strict=True):
             T_base_link = (T_base_world * self.data.oMf[fid]).homogeneous
-            poses.append(T_base_link @ prim.T_link_geom)
+            poses.append(T_frame @ T_base_link @ prim.T_link_geom)
         return PosedRobotBody(self.primitives, poses, margin_m)
 
 
