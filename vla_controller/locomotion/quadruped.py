@@ -1,0 +1,394 @@
+"""Quadruped locomotion: a trot driven by a body twist (what /cmd_vel carries), stand and sit.
+
+`QuadrupedLocomotion.update(state, cmd_twist, dt_s)` turns the robot's state (joint positions and
+velocities, base orientation from /imu, base twist from /odom) and a commanded twist
+(vx, vy m/s in the base frame, yaw rate rad/s) into joint position targets plus velocity
+feed-forward. How:
+
+- Feet are planned in the base frame. Stance feet slide backwards under the body at the
+  commanded twist, so position-servoed legs carry the body along at that twist; swing feet fly
+  to a Raibert foothold (half a stance ahead of their nominal point, plus a correction for the
+  measured velocity error).
+- Feet kept in one plane parallel to the trunk level the trunk on flat ground; on top of that,
+  the measured roll/pitch lengthen the legs on the low side (`attitude_gain`).
+- Position servos sag under load: the stance legs' share of the weight, as joint torques
+  J^T f, is added to the position target as torque / kp (the servo's stiffness), so the legs
+  hold the commanded height.
+- Leg angles come from the closed-form leg IK on the URDF's geometry (leg_kinematics).
+
+Every robot-specific number is in the profile's `locomotion:` section.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pinocchio as pin
+
+from vla_controller.locomotion.gait import (
+    GaitSchedule,
+    raibert_foothold,
+    swing_foot,
+    trot_phase_offsets,
+)
+from vla_controller.locomotion.leg_kinematics import LegKinematics, legs_from_urdf
+
+GRAVITY_M_S2 = 9.81
+POSTURES = ("stand", "sit")
+_CMD_EPS = 1e-3          # |cmd| below this (m/s, rad/s) counts as "stand still"
+_HEIGHT_TOL_M = 1e-3     # posture height reached
+_JACOBIAN_DAMPING = 1e-4  # damped least squares near a stretched leg ...
+_SINGULAR_DET = 1e-5     # ... i.e. |det J| (m^3) below this (~1e-2 of a bent leg's)
+_RESTEP_TOL_M = 0.02     # standing with a foot this far off its stance point: step to it
+_PUSH_RECOVERY_SPEED_M_S = 0.15  # standing body moving faster than this: start stepping
+_MAX_CORRECTION_FRACTION = 0.3  # of the command: the twist-error integral's bound ...
+_CORRECTION_FLOOR_FRACTION = 0.05  # ... plus this much of max_velocity while moving
+_CORRECTION_DECAY_S = 0.5
+
+
+@dataclass(frozen=True)
+class LocomotionParams:
+    """The profile's `locomotion:` section (see config/robots/quadruped.yaml)."""
+
+    gait_period_s: float
+    duty_factor: float
+    step_height_m: float
+    body_height_m: float
+    sit_height_m: float
+    stance_width_m: float
+    stance_length_m: float
+    max_velocity: tuple[float, float, float]       # vx m/s, vy m/s, yaw rate rad/s
+    max_acceleration: tuple[float, float, float]   # m/s^2, m/s^2, rad/s^2
+    velocity_feedback_s: float
+    velocity_integral_gain: float
+    max_foot_offset_m: float
+    attitude_gain: float
+    posture_transition_s: float
+    velocity_filter_s: float
+    fall_tilt_deg: float
+    weight_feedforward: bool = True
+
+    @classmethod
+    def from_profile(cls, profile: dict[str, Any]) -> LocomotionParams:
+        section = profile.get("locomotion")
+        if not isinstance(section, dict):
+            raise ValueError(f"profile {profile.get('name')!r} has no `locomotion:` section")
+        names = [f.name for f in cls.__dataclass_fields__.values()]  # type: ignore[attr-defined]
+        unknown = sorted(set(section) - set(names))
+        missing = [n for n in names if n not in section and n != "weight_feedforward"]
+        if unknown or missing:
+            raise ValueError(f"locomotion section: unknown keys {unknown}, missing {missing}")
+        values = dict(section)
+        for key in ("max_velocity", "max_acceleration"):
+            vec = tuple(float(v) for v in values[key])
+            if len(vec) != 3 or not all(math.isfinite(v) and v > 0 for v in vec):
+                raise ValueError(f"locomotion.{key} must be 3 positive numbers, got {vec}")
+            values[key] = vec
+        params = cls(**values)
+        for name in ("gait_period_s", "step_height_m", "body_height_m", "sit_height_m",
+                     "stance_width_m", "stance_length_m", "max_foot_offset_m",
+                     "posture_transition_s", "velocity_filter_s", "fall_tilt_deg"):
+            value = getattr(params, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"locomotion.{name} must be a positive number, got {value!r}")
+        if params.sit_height_m >= params.body_height_m:
+            raise ValueError("locomotion.sit_height_m must be below body_height_m")
+        return params
+
+
+@dataclass(frozen=True)
+class QuadrupedState:
+    """What the controller node has: /joint_states, /imu orientation and rate, /odom twist."""
+
+    joint_positions_rad: np.ndarray        # in QuadrupedLocomotion.joint_names order
+    joint_velocities_rad_s: np.ndarray
+    base_quat_wxyz: np.ndarray             # base orientation in the odom frame (/imu)
+    base_linear_velocity_base_m_s: np.ndarray   # /odom twist.linear (child frame: base)
+    base_angular_velocity_base_rad_s: np.ndarray  # /imu angular_velocity (base axes)
+
+
+@dataclass(frozen=True)
+class JointTargets:
+    """Position targets (weight feed-forward folded in as torque / kp for position servos),
+    velocity feed-forward, and the feed-forward torques themselves."""
+
+    names: tuple[str, ...]
+    positions_rad: np.ndarray
+    velocities_rad_s: np.ndarray
+    torques_nm: np.ndarray
+
+
+@dataclass
+class LocomotionStatus:
+    posture: str                 # the requested posture
+    posture_reached: bool
+    walking: bool                # the gait clock runs
+    fallen: bool
+    cmd_twist: np.ndarray = field(default_factory=lambda: np.zeros(3))  # after limits/ramp
+    feet_reachable: bool = True
+
+
+def _finite_vector(value: Any, size: int, what: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=float)
+    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} must be {size} finite numbers, got {value!r}")
+    return arr
+
+
+def _joint_stiffness(profile: dict[str, Any], joint_names: Sequence[str]) -> np.ndarray:
+    """Servo kp (N m/rad) per joint from the profile's per-group gains."""
+    kp: dict[str, float] = {}
+    for group, joints in profile.get("joint_groups", {}).items():
+        gains = profile.get("gains", {}).get(group)
+        if gains is not None:
+            kp.update({j: float(gains["kp"]) for j in joints})
+    missing = [j for j in joint_names if j not in kp or kp[j] <= 0]
+    if missing:
+        raise ValueError(f"profile gains give no positive kp for {missing}")
+    return np.array([kp[j] for j in joint_names])
+
+
+def _mass_and_com(urdf: str, profile: dict[str, Any]) -> tuple[float, np.ndarray]:
+    """Total mass (kg) and the centre of mass in the base frame at the default pose."""
+    model = pin.buildModelFromUrdf(urdf, pin.JointModelFreeFlyer())
+    q = pin.neutral(model)
+    for name, value in profile.get("default_joint_positions", {}).items():
+        if model.existJointName(name):
+            q[model.idx_qs[model.getJointId(name)]] = value
+    com = pin.centerOfMass(model, model.createData(), q)
+    return float(pin.computeTotalMass(model)), com
+
+
+def roll_pitch(quat_wxyz: np.ndarray) -> tuple[float, float]:
+    """Roll and pitch (rad, ROS convention: + pitch = nose down) of a wxyz quaternion."""
+    w, x, y, z = quat_wxyz / np.linalg.norm(quat_wxyz)
+    roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+    pitch = math.asin(min(max(2.0 * (w * y - z * x), -1.0), 1.0))
+    return roll, pitch
+
+
+class QuadrupedLocomotion:
+    """Trot / stand / sit for a 4-legged profile. Not thread-safe: one caller per instance."""
+
+    def __init__(self, profile: dict[str, Any]) -> None:
+        self.params = LocomotionParams.from_profile(profile)
+        legs = profile.get("legs")
+        if not isinstance(legs, dict) or len(legs) != 4:
+            raise ValueError("profile `legs:` must name 4 legs (joints, foot_frame)")
+        self.legs: dict[str, LegKinematics] = legs_from_urdf(profile["urdf"], legs)
+        self.leg_names = list(legs)
+        self.joint_names: tuple[str, ...] = tuple(
+            j for leg in self.leg_names for j in self.legs[leg].joint_names)
+        self._kp = _joint_stiffness(profile, self.joint_names)
+        self.mass_kg, com_base = _mass_and_com(profile["urdf"], profile)
+        self.foot_radius_m = float(profile.get("foot_radius_m", 0.0))
+        p = self.params
+        # nominal stance points: the stance rectangle, centred under the centre of mass
+        self.nominal_feet_base_m = np.zeros((4, 3))
+        for i, leg in enumerate(self.leg_names):
+            under_hip = self.legs[leg].nominal_foot_base_m()
+            self.nominal_feet_base_m[i, :2] = [
+                math.copysign(p.stance_length_m / 2, under_hip[0]) + com_base[0],
+                math.copysign(p.stance_width_m / 2, under_hip[1]) + com_base[1]]
+        self.gait = GaitSchedule(p.gait_period_s, p.duty_factor,
+                                 trot_phase_offsets(self.nominal_feet_base_m, self.leg_names))
+        self._posture = "stand"
+        self._height_m: float | None = None   # None until the first update
+        self._feet = np.zeros((4, 3))         # planned feet, base frame, before leveling
+        self._foot_velocity = np.zeros((4, 3))
+        self._liftoff = np.zeros((4, 3))
+        self._was_swinging = [False] * 4
+        self._cmd = np.zeros(3)
+        self._twist_filtered = np.zeros(3)     # measured vx, vy, yaw rate (base frame)
+        self._twist_correction = np.zeros(3)   # integral of the twist error, added in stance
+        self.status = LocomotionStatus(posture="stand", posture_reached=False, walking=False,
+                                       fallen=False)
+
+    # ----- commands -----
+    def set_posture(self, posture: str) -> None:
+        """'stand' (and walk when commanded) or 'sit' (lie down; walking commands ignored)."""
+        if posture not in POSTURES:
+            raise ValueError(f"posture must be one of {POSTURES}, got {posture!r}")
+        self._posture = posture
+        self.status.posture = posture
+
+    @property
+    def posture(self) -> str:
+        return self._posture
+
+    def _target_height_m(self) -> float:
+        return self.params.body_height_m if self._posture == "stand" else \
+            self.params.sit_height_m
+
+    # ----- the control tick -----
+    def update(self, state: QuadrupedState, cmd_twist: Sequence[float],
+               dt_s: float) -> JointTargets:
+        """One control tick -> joint targets. Raises ValueError on malformed input (and then
+        changes nothing)."""
+        if not (isinstance(dt_s, (int, float)) and math.isfinite(dt_s) and 0.0 < dt_s <= 0.1):
+            raise ValueError(f"dt_s must be in (0, 0.1] s, got {dt_s!r}")
+        cmd = _finite_vector(cmd_twist, 3, "cmd_twist (vx, vy, yaw rate)")
+        n = len(self.joint_names)
+        q = _finite_vector(state.joint_positions_rad, n, "joint positions")
+        _finite_vector(state.joint_velocities_rad_s, n, "joint velocities")
+        quat = _finite_vector(state.base_quat_wxyz, 4, "base quaternion (wxyz)")
+        if not 0.5 < np.linalg.norm(quat) < 1.5:
+            raise ValueError(f"base quaternion {quat} is not a rotation")
+        v_base = _finite_vector(state.base_linear_velocity_base_m_s, 3, "base linear velocity")
+        w_base = _finite_vector(state.base_angular_velocity_base_rad_s, 3,
+                                "base angular velocity")
+
+        p = self.params
+        if self._height_m is None:
+            self._start_from(q)
+        roll, pitch = roll_pitch(quat)
+        tilt = math.degrees(math.acos(min(1.0, math.cos(roll) * math.cos(pitch))))
+        self.status.fallen = tilt > p.fall_tilt_deg
+        alpha = min(1.0, dt_s / p.velocity_filter_s)
+        measured = np.array([v_base[0], v_base[1], w_base[2]])
+        self._twist_filtered += alpha * (measured - self._twist_filtered)
+
+        target_h = self._target_height_m()
+        standing_tall = self._posture == "stand" and abs(self._height_m - target_h) < \
+            _HEIGHT_TOL_M
+        may_walk = standing_tall and not self.status.fallen
+        self._ramp_command(cmd if may_walk else np.zeros(3), dt_s)
+        off_nominal = np.max(np.linalg.norm(
+            self._feet[:, :2] - self.nominal_feet_base_m[:, :2], axis=1))
+        keep_running = may_walk and (
+            np.any(np.abs(cmd) > _CMD_EPS) or np.any(np.abs(self._cmd) > _CMD_EPS)
+            or off_nominal > _RESTEP_TOL_M
+            # pushed while standing: step (the footholds catch the body)
+            or float(np.hypot(*self._twist_filtered[:2])) > _PUSH_RECOVERY_SPEED_M_S)
+        self.gait.advance(dt_s, keep_running)
+        self._integrate_twist_error(dt_s)
+        if not self.gait.running:
+            self._move_height(target_h, dt_s)
+        self._plan_feet(dt_s)
+
+        self.status.walking = self.gait.running
+        self.status.posture_reached = (not self.gait.running
+                                       and abs(self._height_m - target_h) < _HEIGHT_TOL_M)
+        self.status.cmd_twist = self._cmd.copy()
+        return self._joint_targets(roll, pitch)
+
+    # ----- internals -----
+    def _start_from(self, q: np.ndarray) -> None:
+        """First tick: plan from where the feet are, so nothing jumps."""
+        for i, leg in enumerate(self.leg_names):
+            self._feet[i] = self.legs[leg].forward(q[3 * i:3 * i + 3])
+        self._height_m = float(-np.mean(self._feet[:, 2]) + self.foot_radius_m)
+        self._feet[:, 2] = self.foot_radius_m - self._height_m
+
+    def _ramp_command(self, cmd: np.ndarray, dt_s: float) -> None:
+        limit = np.array(self.params.max_velocity)
+        target = np.clip(cmd, -limit, limit)
+        step = np.array(self.params.max_acceleration) * dt_s
+        self._cmd += np.clip(target - self._cmd, -step, step)
+
+    def _integrate_twist_error(self, dt_s: float) -> None:
+        """Stance feet slide at the commanded twist plus the integral of its tracking error:
+        rolling feet, slip and compliance make the body's speed differ from the feet's, and
+        the integral removes that steady-state error. It decays while standing."""
+        if self.gait.running:
+            self._twist_correction += self.params.velocity_integral_gain * dt_s * (
+                self._cmd - self._twist_filtered)
+            # bounded by the command itself, so the correction fades as the command does (a
+            # floor while moving holds a straight line / heading against drift)
+            moving = bool(np.any(np.abs(self._cmd) > _CMD_EPS))
+            cap = _MAX_CORRECTION_FRACTION * np.abs(self._cmd) + (
+                _CORRECTION_FLOOR_FRACTION * np.array(self.params.max_velocity) * moving)
+            np.clip(self._twist_correction, -cap, cap, out=self._twist_correction)
+        else:
+            self._twist_correction *= max(0.0, 1.0 - dt_s / _CORRECTION_DECAY_S)
+
+    def _move_height(self, target_h: float, dt_s: float) -> None:
+        """Raise/lower the body at a constant rate; the feet drift back to their stance
+        points on the way (they slide a little; posture changes are slow)."""
+        p = self.params
+        rate = (p.body_height_m - p.sit_height_m) / p.posture_transition_s
+        delta = target_h - self._height_m
+        remaining_s = abs(delta) / rate
+        self._height_m += float(np.clip(delta, -rate * dt_s, rate * dt_s))
+        blend = 1.0 if remaining_s <= dt_s else dt_s / remaining_s
+        self._feet[:, :2] += blend * (self.nominal_feet_base_m[:, :2] - self._feet[:, :2])
+
+    def _plan_feet(self, dt_s: float) -> None:
+        p = self.params
+        ground_z = self.foot_radius_m - self._height_m
+        stance_twist = self._cmd + self._twist_correction
+        v_stance = np.array([stance_twist[0], stance_twist[1], 0.0])
+        for i, leg in enumerate(self.leg_names):
+            swinging, progress = self.gait.leg_phase(leg)
+            if swinging:
+                if not self._was_swinging[i]:
+                    self._liftoff[i] = self._feet[i]
+                target = np.empty(3)
+                target[:2] = raibert_foothold(
+                    self.nominal_feet_base_m[i], v_stance, stance_twist[2],
+                    v_stance + np.array([*(self._twist_filtered[:2] - self._cmd[:2]), 0.0]),
+                    self.gait.stance_s, p.velocity_feedback_s, p.max_foot_offset_m)
+                target[2] = ground_z
+                self._feet[i], self._foot_velocity[i] = swing_foot(
+                    self._liftoff[i], target, progress, self.gait.swing_s, p.step_height_m,
+                    self._ground_velocity(target))
+            else:
+                foot = self._feet[i]
+                velocity = self._ground_velocity(foot)
+                foot += velocity * dt_s
+                foot[2] = ground_z
+                offset = foot[:2] - self.nominal_feet_base_m[i, :2]
+                reach = 1.5 * p.max_foot_offset_m
+                norm = float(np.hypot(*offset))
+                if norm > reach:  # never drag a stance foot out of the leg's workspace
+                    foot[:2] = self.nominal_feet_base_m[i, :2] + offset * (reach / norm)
+                    velocity[:2] = 0.0
+                self._foot_velocity[i] = velocity
+            self._was_swinging[i] = swinging
+
+    def _ground_velocity(self, point_base_m: np.ndarray) -> np.ndarray:
+        """Velocity (base frame) of a ground point under the body moving at the commanded
+        twist: -v - w x p."""
+        vx, vy, yaw_rate = self._cmd + self._twist_correction
+        return np.array([-vx + yaw_rate * point_base_m[1], -vy - yaw_rate * point_base_m[0],
+                         0.0])
+
+    def _joint_targets(self, roll: float, pitch: float) -> JointTargets:
+        p = self.params
+        n = len(self.joint_names)
+        positions, velocities, torques = np.empty(n), np.empty(n), np.zeros(n)
+        stance = [not self.gait.leg_phase(leg)[0] for leg in self.leg_names]
+        carry = p.weight_feedforward and not self.status.fallen
+        load_n = self.mass_kg * GRAVITY_M_S2 / max(1, sum(stance))
+        sin_roll, sin_pitch = math.sin(roll), math.sin(pitch)
+        reachable = True
+        for i, leg in enumerate(self.leg_names):
+            kin = self.legs[leg]
+            x, y, z = self._feet[i]
+            # level the trunk: lengthen the legs on the low side of the measured tilt
+            z += p.attitude_gain * (y * sin_roll - x * sin_pitch)
+            q_leg, exact = kin.inverse((x, y, z))
+            reachable &= exact
+            jac = kin.jacobian(q_leg)
+            sl = slice(3 * i, 3 * i + 3)
+            positions[sl] = q_leg
+            velocities[sl] = _solve3(jac, self._foot_velocity[i])
+            if stance[i] and carry:
+                # the foot pushes its share of the weight into the ground: tau = J^T f
+                torques[sl] = -load_n * jac[2]
+        self.status.feet_reachable = reachable
+        return JointTargets(self.joint_names, positions + torques / self._kp, velocities,
+                            torques)
+
+
+def _solve3(jac: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """J x = rhs for a 3x3 leg Jacobian; damped least squares near a stretched (singular)
+    leg, where the exact solution would ask for huge joint speeds."""
+    if abs(float(np.linalg.det(jac))) > _SINGULAR_DET:
+        return np.linalg.solve(jac, rhs)
+    jjt = jac @ jac.T + _JACOBIAN_DAMPING * np.eye(3)
+    return jac.T @ np.linalg.solve(jjt, rhs)
