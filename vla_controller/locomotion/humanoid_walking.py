@@ -1,0 +1,438 @@
+"""Humanoid walking from a commanded twist: footsteps -> ZMP reference -> LIPM preview control
+(CoM) -> pelvis and sole poses -> analytic leg IK -> joint position + velocity targets.
+
+Balance model: the linear inverted pendulum with Kajita's ZMP preview control
+(humanoid_preview.py) plans a CoM whose ZMP stays on the planned support. The plan is executed
+kinematically by the joint position servos, which is sound only while the body moves as planned
+relative to the feet; three things make that hold:
+- support torques fed forward: the joint torques that carry the planned pose against gravity and
+  give its CoM the planned acceleration, with the weight split between the feet as the planned ZMP
+  says, sent as a position offset tau / kp (the servos would otherwise lag by it);
+- the leg servos stiffened in software from the measured joint state (`servo_gain`);
+- torso tilt measured by the IMU leaned against in the pelvis orientation the IK aims for.
+Standing is walking with a zero command. A push is taken by the ankle strategy: the stiff legs
+keep the body rigid over the feet, which recovers while the capture point stays inside the
+support polygon (documented limit in test_humanoid_walking.py).
+
+Frames: "world" is the odometry frame (/odom); the walk plan lives in it. The commanded twist is
+(vx, vy in the robot's heading frame, yaw rate), what /cmd_vel carries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pinocchio as pin
+
+from vla_controller.locomotion.humanoid_footsteps import (
+    Footstep,
+    StepParams,
+    ZmpSegment,
+    other_side,
+    plan_footsteps,
+    rot2,
+    sample_zmp,
+    squared_up,
+    swing_foot,
+    wrap_angle,
+)
+from vla_controller.locomotion.humanoid_leg_ik import LegGeometry, leg_ik
+from vla_controller.locomotion.humanoid_preview import (
+    GRAVITY_M_S2,
+    PreviewController,
+    preview_gains,
+)
+
+
+@dataclass
+class RobotState:
+    """What the controller node has: /joint_states, /odom (pose in the world, twist in base
+    axes, the nav_msgs convention) and /imu (orientation, angular velocity in base axes)."""
+
+    joint_positions_rad: Mapping[str, float]
+    joint_velocities_rad_s: Mapping[str, float]
+    base_position_world_m: np.ndarray
+    base_orientation_wxyz: np.ndarray
+    base_linear_velocity_base_m_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    base_angular_velocity_base_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+
+@dataclass(frozen=True)
+class JointTargets:
+    names: tuple[str, ...]
+    positions_rad: np.ndarray
+    velocities_rad_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class WalkingConfig:
+    """The profile's `locomotion:` section, checked."""
+
+    steps: StepParams
+    start_shift_s: float
+    pelvis_height_m: float
+    pelvis_height_rate_m_s: float
+    max_velocity: tuple[float, float, float, float]  # vx forward, vx backward, vy, wz
+    preview_dt_s: float
+    preview_horizon_s: float
+    preview_q_zmp: float
+    preview_r_jerk: float
+    servo_gain: float
+    tilt_gain: float
+
+    @classmethod
+    def from_profile(cls, profile: Mapping[str, Any]) -> WalkingConfig:
+        loco = profile.get("locomotion")
+        if not isinstance(loco, Mapping):
+            raise ValueError("the robot profile has no `locomotion:` section")
+        try:
+            steps = StepParams(
+                float(loco["step_period_s"]), float(loco["double_support_s"]),
+                float(loco["step_height_m"]), float(loco["foot_spacing_m"]),
+                float(loco["min_foot_gap_m"]), float(loco["max_step_yaw_rad"]))
+            vmax, prev, stab = loco["max_velocity"], loco["preview"], loco["stabilizer"]
+            cfg = cls(
+                steps, float(loco["start_shift_s"]), float(loco["pelvis_height_m"]),
+                float(loco["pelvis_height_rate_m_s"]),
+                (float(vmax["vx"]), float(vmax["vx_backward"]), float(vmax["vy"]),
+                 float(vmax["wz"])),
+                float(prev["dt_s"]), float(prev["horizon_s"]), float(prev["q_zmp"]),
+                float(prev["r_jerk"]), float(stab["servo_gain"]), float(stab["tilt_gain"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad `locomotion:` section: {exc!r}") from exc
+        s = cfg.steps
+        if not (0 < s.double_support_s < s.step_period_s and s.step_height_m > 0
+                and 0 < s.min_foot_gap_m <= s.foot_spacing_m and s.max_step_yaw_rad > 0
+                and cfg.start_shift_s > 0 and cfg.pelvis_height_m > 0
+                and cfg.pelvis_height_rate_m_s > 0 and min(cfg.max_velocity) >= 0
+                and 0 < cfg.preview_dt_s < cfg.preview_horizon_s
+                and cfg.servo_gain >= 0 and cfg.tilt_gain >= 0):
+            raise ValueError(f"`locomotion:` values out of range: {cfg}")
+        return cfg
+
+
+def _quat_wxyz_to_matrix(quat_wxyz: np.ndarray) -> np.ndarray:
+    quat = np.asarray(quat_wxyz, float)
+    if quat.shape != (4,) or not np.all(np.isfinite(quat)) or np.linalg.norm(quat) < 1e-9:
+        raise ValueError(f"base orientation must be a finite non-zero wxyz quaternion: {quat}")
+    w, x, y, z = quat / np.linalg.norm(quat)
+    return pin.Quaternion(w, x, y, z).toRotationMatrix()
+
+
+def _rot_z(yaw_rad: float) -> np.ndarray:
+    R = np.eye(3)
+    R[:2, :2] = rot2(yaw_rad)
+    return R
+
+
+def _yaw_of(R: np.ndarray) -> float:
+    return math.atan2(R[1, 0], R[0, 0])
+
+
+class HumanoidWalking:
+    """`update(state, cmd_twist, dt_s) -> JointTargets` at the control rate. The first update
+    (or `reset`) takes the feet and CoM from the measured state."""
+
+    LEGS = ("left", "right")
+
+    def __init__(self, profile: Mapping[str, Any]) -> None:
+        self.config = WalkingConfig.from_profile(profile)
+        groups = profile["joint_groups"]
+        self.joint_names: tuple[str, ...] = tuple(n for g in groups.values() for n in g)
+        default = profile["default_joint_positions"]
+        self._default_q = np.array([float(default[n]) for n in self.joint_names])
+        self.model = pin.buildModelFromUrdf(str(profile["urdf"]), pin.JointModelFreeFlyer())
+        self._data = self.model.createData()
+        soles = dict(zip(self.LEGS, profile["contact_frames"], strict=True))
+        self.legs = {side: LegGeometry.from_model(self.model, groups[f"{side}_leg"], soles[side])
+                     for side in self.LEGS}
+        self._sole_frames = {s: self.model.getFrameId(soles[s]) for s in self.LEGS}
+        self._leg_index = {s: np.array([self.joint_names.index(n)
+                                        for n in self.legs[s].joint_names]) for s in self.LEGS}
+        self._all_leg_index = np.concatenate([self._leg_index[s] for s in self.LEGS])
+        self._pin_q_index = np.array([self.model.joints[self.model.getJointId(n)].idx_q
+                                      for n in self.joint_names])
+        self._pin_v_index = np.array([self.model.joints[self.model.getJointId(n)].idx_v
+                                      for n in self.joint_names]) - 6
+        self.mass_kg = float(pin.computeTotalMass(self.model))
+        # the joint servos' stiffness (N m/rad): a torque is fed forward as a position offset
+        self._kp = np.array([float(profile["gains"][g]["kp"]) for g, names in groups.items()
+                             for _ in names])
+        com_height = self._com_height_when_walking()
+        self.gains = preview_gains(com_height, self.config.preview_dt_s,
+                                   self.config.preview_horizon_s, self.config.preview_q_zmp,
+                                   self.config.preview_r_jerk)
+        self.omega_rad_s = math.sqrt(GRAVITY_M_S2 / com_height)
+        self.preview = PreviewController(self.gains)
+        self._started = False
+
+    # ----- set-up -----
+    def _pin_q(self, joint_q: np.ndarray, base_position: np.ndarray,
+               base_rotation: np.ndarray) -> np.ndarray:
+        q = pin.neutral(self.model)
+        q[:3] = base_position
+        q[3:7] = pin.Quaternion(base_rotation).coeffs()  # xyzw
+        q[self._pin_q_index] = joint_q
+        return q
+
+    def _com_height_when_walking(self) -> float:
+        """CoM height (LIPM z_c) with the pelvis at walking height, feet under the hips."""
+        q = self._default_q.copy()
+        z = self.config.pelvis_height_m
+        for side in self.LEGS:
+            leg = self.legs[side]
+            sole = np.array([leg.hip_base_m[0], leg.hip_base_m[1], 0.0])
+            q[self._leg_index[side]], ok = leg_ik(leg, np.eye(3), np.array([0.0, 0.0, z]),
+                                                  np.eye(3), sole)
+            if not ok:
+                raise ValueError(f"pelvis_height_m {z} is out of the legs' reach")
+        com = pin.centerOfMass(self.model, self._data, self._pin_q(q, np.zeros(3), np.eye(3)))
+        return float(com[2] + z)
+
+    def reset(self, state: RobotState) -> None:
+        """Start from the measured state: feet where they are, CoM at rest where it is."""
+        q = self._joint_vector(state.joint_positions_rad)
+        R_base = _quat_wxyz_to_matrix(state.base_orientation_wxyz)
+        pin_q = self._pin_q(q, np.asarray(state.base_position_world_m, float), R_base)
+        pin.framesForwardKinematics(self.model, self._data, pin_q)
+        self._feet = {}
+        for side in self.LEGS:
+            M = self._data.oMf[self._sole_frames[side]]
+            self._feet[side] = Footstep(side, M.translation[:2].copy(), _yaw_of(M.rotation))
+        com = pin.centerOfMass(self.model, self._data, pin_q)
+        self.preview.reset(com[:2])
+        self._time_s = 0.0
+        self._preview_time_s = 0.0
+        self._walking = False
+        self._stance = "left"
+        self._swing_target: Footstep | None = None
+        self._step_t0_s = 0.0
+        self._step_ds_s = self.config.steps.double_support_s
+        self._segments = [ZmpSegment(0.0, self.config.start_shift_s, com[:2].copy(),
+                                     self._midpoint())]
+        self._pelvis_z = float(state.base_position_world_m[2])
+        self._q_prev = q.copy()
+        self._com_offset_base = self._com_offset(q)
+        self._started = True
+
+    def _joint_vector(self, values: Mapping[str, float]) -> np.ndarray:
+        missing = [n for n in self.joint_names if n not in values]
+        if missing:
+            raise ValueError(f"state lacks joints {missing}")
+        q = np.array([float(values[n]) for n in self.joint_names])
+        if not np.all(np.isfinite(q)):
+            raise ValueError("joint state is not finite")
+        return q
+
+    def _com_offset(self, joint_q: np.ndarray) -> np.ndarray:
+        """CoM in the pelvis frame for these joints (pelvis level at the origin)."""
+        return pin.centerOfMass(self.model, self._data,
+                                self._pin_q(joint_q, np.zeros(3), np.eye(3))).copy()
+
+    def _midpoint(self) -> np.ndarray:
+        return (self._feet["left"].xy_world_m + self._feet["right"].xy_world_m) / 2
+
+    # ----- the plan -----
+    def clamp_twist(self, cmd_twist: Sequence[float]) -> np.ndarray:
+        """(vx, vy, wz) within the profile's limits; a non-finite command is refused."""
+        cmd = np.asarray(cmd_twist, float)
+        if cmd.shape != (3,) or not np.all(np.isfinite(cmd)):
+            raise ValueError(f"cmd_twist must be 3 finite numbers (vx, vy, wz), got {cmd_twist}")
+        vx_f, vx_b, vy, wz = self.config.max_velocity
+        return np.array([min(max(cmd[0], -vx_b), vx_f), min(max(cmd[1], -vy), vy),
+                         min(max(cmd[2], -wz), wz)])
+
+    def _plan(self, cmd: np.ndarray, first_ds_s: float) -> None:
+        """ZMP segments from now: the current step, then the planned ones (for a moving
+        command: enough to cover the preview horizon; for zero: until the feet are square)."""
+        steps = self.config.steps
+        ss = steps.step_period_s - steps.double_support_s
+        moving = bool(np.any(cmd != 0.0))
+        stance = self._feet[self._stance]
+        n = (int(self.config.preview_horizon_s / steps.step_period_s) + 2) if moving else 2
+        landings = [self._swing_target, *plan_footsteps(self._swing_target, cmd, n - 1, steps)]
+        t, p = self._time_s, sample_zmp(self._segments, np.array([self._time_s]))[0]
+        segs, support, other, ds = [], stance, self._feet[other_side(self._stance)], first_ds_s
+        for landing in landings:
+            segs += [ZmpSegment(t, ds, p, support.xy_world_m),
+                     ZmpSegment(t + ds, ss, support.xy_world_m, support.xy_world_m)]
+            t, p, ds = t + ds + ss, support.xy_world_m, steps.double_support_s
+            other, support = support, landing
+            if not moving and squared_up(other, support, steps):
+                break
+        mid = (support.xy_world_m + other.xy_world_m) / 2
+        segs.append(ZmpSegment(t, self.config.start_shift_s, p, mid))
+        self._segments = segs
+
+    def _start_step(self, cmd: np.ndarray, first_ds_s: float) -> None:
+        stance = self._feet[self._stance]
+        self._swing_target = plan_footsteps(stance, cmd, 1, self.config.steps)[0]
+        self._step_t0_s = self._time_s
+        self._step_ds_s = first_ds_s
+        self._walking = True
+        self._plan(cmd, first_ds_s)
+
+    def _advance_steps(self, cmd: np.ndarray) -> None:
+        steps = self.config.steps
+        moving = bool(np.any(cmd != 0.0))
+        if not self._walking:
+            if moving:  # the first swing leg is the one on the side we head to
+                self._stance = "right" if (cmd[1] > 0 or (cmd[1] == 0 and cmd[2] >= 0)) \
+                    else "left"
+                self._start_step(cmd, self.config.start_shift_s)
+            return
+        step_end = self._step_t0_s + self._step_ds_s + steps.step_period_s \
+            - steps.double_support_s
+        if self._time_s < step_end:
+            return
+        swing = other_side(self._stance)
+        self._feet[swing] = self._swing_target
+        self._stance = swing
+        if not moving and squared_up(self._feet[other_side(swing)], self._feet[swing], steps):
+            self._walking = False
+            self._swing_target = None
+            mid = self._midpoint()
+            p = sample_zmp(self._segments, np.array([self._time_s]))[0]
+            self._segments = [ZmpSegment(self._time_s, self.config.start_shift_s, p, mid)]
+            return
+        self._start_step(cmd, steps.double_support_s)
+
+    def _feet_now(self) -> dict[str, tuple[np.ndarray, float, np.ndarray, float]]:
+        """Per side: (sole xyz, yaw, linear velocity, yaw rate) at the current time."""
+        out = {}
+        steps = self.config.steps
+        for side in self.LEGS:
+            foot = self._feet[side]
+            out[side] = (np.array([*foot.xy_world_m, 0.0]), foot.yaw_world_rad, np.zeros(3), 0.0)
+        if self._walking:
+            swing = other_side(self._stance)
+            ss = steps.step_period_s - steps.double_support_s
+            phase = (self._time_s - self._step_t0_s - self._step_ds_s) / ss
+            if self._in_single_support():
+                out[swing] = swing_foot(self._feet[swing], self._swing_target, phase, ss,
+                                        steps.step_height_m)
+        return out
+
+    # ----- the loop -----
+    def update(self, state: RobotState, cmd_twist: Sequence[float], dt_s: float) -> JointTargets:
+        """One control tick: joint targets for every joint of the robot (legs walking, the rest
+        at the profile's default pose)."""
+        if not (math.isfinite(dt_s) and 0.0 < dt_s <= 0.1):
+            raise ValueError(f"dt_s must be in (0, 0.1] s, got {dt_s}")
+        cmd = self.clamp_twist(cmd_twist)
+        if not self._started:
+            self.reset(state)
+        q_meas = self._joint_vector(state.joint_positions_rad)
+        R_base = _quat_wxyz_to_matrix(state.base_orientation_wxyz)
+        if not np.all(np.isfinite(state.base_position_world_m)):
+            raise ValueError("base position is not finite")
+        self._time_s += dt_s
+        self._advance_steps(cmd)
+        self._run_preview()
+        com_ref = self.preview.interpolate(self._time_s - (self._preview_time_s
+                                                           - self.gains.dt_s))
+        feet = self._feet_now()
+        yaw = _mean_angle(feet["left"][1], feet["right"][1])
+        R_yaw = _rot_z(yaw)
+        tilt = _tilt_correction(R_base, yaw, self.config.tilt_gain)
+        R_pelvis = R_yaw @ tilt
+        target_z = self.config.pelvis_height_m
+        step_z = self.config.pelvis_height_rate_m_s * dt_s
+        self._pelvis_z += min(max(target_z - self._pelvis_z, -step_z), step_z)
+        pelvis = np.array([*com_ref[0], 0.0]) - R_yaw @ self._com_offset_base
+        pelvis[2] = self._pelvis_z
+        q = self._default_q.copy()
+        for side in self.LEGS:
+            xyz, foot_yaw, _, _ = feet[side]
+            q[self._leg_index[side]], _ = leg_ik(self.legs[side], R_pelvis, pelvis,
+                                                 _rot_z(foot_yaw), xyz)
+        self._com_offset_base = self._com_offset(q)
+        velocity = (q - self._q_prev) / dt_s
+        self._q_prev = q
+        com_accel = np.array([*com_ref[2], 0.0])
+        q_cmd = q + self._support_torques(q, pelvis, R_pelvis, com_accel) / self._kp
+        # legs: stiffen the servos in software, kp and kv both x (1 + gain)
+        gain = self.config.servo_gain
+        if gain > 0.0:
+            dq_meas = self._joint_vector(state.joint_velocities_rad_s)
+            legs = self._all_leg_index
+            q_cmd[legs] += gain * (q[legs] - q_meas[legs])
+            velocity = velocity.copy()
+            velocity[legs] += gain * (velocity[legs] - dq_meas[legs])
+        return JointTargets(self.joint_names, q_cmd, velocity)
+
+    def _support_torques(self, joint_q: np.ndarray, pelvis_m: np.ndarray, R_pelvis: np.ndarray,
+                         com_accel_world: np.ndarray) -> np.ndarray:
+        """Joint torques that carry the planned pose against gravity and accelerate its CoM as
+        planned, the weight shared between the feet as the planned ZMP says. Position servos
+        would otherwise lag by torque / kp (0.1 rad at the knees standing; far more when the
+        whole body sways over one ankle)."""
+        weights = self._support_weights()
+        q = self._pin_q(joint_q, pelvis_m, R_pelvis)
+        model, data = self.model, self._data
+        gravity = pin.computeGeneralizedGravity(model, data, q).copy()
+        # the base rows must also supply m * c_ddot (at the CoM), in base axes like the free flyer
+        force_base = R_pelvis.T @ (self.mass_kg * com_accel_world)
+        lever_base = R_pelvis.T @ (pin.centerOfMass(model, data, q) - pelvis_m)
+        gravity[:3] += force_base
+        gravity[3:6] += np.cross(lever_base, force_base)
+        pin.computeJointJacobians(model, data, q)
+        J = {s: pin.getFrameJacobian(model, data, self._sole_frames[s],
+                                     pin.ReferenceFrame.LOCAL_WORLD_ALIGNED) for s in self.LEGS}
+        # contact wrenches f (12) that balance the base rows, least squares weighted by share:
+        # min sum |f_s|^2 / w_s  s.t.  sum J_s[:, :6]^T f_s = gravity[:6]
+        A = np.hstack([J[s][:, :6].T for s in self.LEGS])
+        W = np.repeat([weights[s] for s in self.LEGS], 6)
+        AW = A * W
+        f = W * (A.T @ np.linalg.solve(AW @ A.T + 1e-9 * np.eye(6), gravity[:6]))
+        tau = gravity[6:] - sum(J[s][:, 6:].T @ f[6 * i:6 * i + 6]
+                                for i, s in enumerate(self.LEGS))
+        return tau[self._pin_v_index]
+
+    def _support_weights(self) -> dict[str, float]:
+        """Share of the weight on each foot: the planned ZMP between the feet; a swinging foot
+        carries nothing."""
+        if self._walking and self._in_single_support():
+            return {self._stance: 1.0, other_side(self._stance): 0.0}
+        zmp = self.preview.zmp_xy
+        left, right = self._feet["left"].xy_world_m, self._feet["right"].xy_world_m
+        span = left - right
+        share = float(np.clip((zmp - right) @ span / max(span @ span, 1e-9), 0.0, 1.0))
+        return {"left": share, "right": 1.0 - share}
+
+    def _in_single_support(self) -> bool:
+        return self._time_s - self._step_t0_s > self._step_ds_s
+
+    def _run_preview(self) -> None:
+        """Step the preview up to the current time."""
+        g = self.gains
+        while self._preview_time_s < self._time_s:
+            times = self._preview_time_s + g.dt_s * np.arange(g.n_preview + 1)
+            self.preview.step(sample_zmp(self._segments, times))
+            self._preview_time_s += g.dt_s
+
+    @property
+    def walking(self) -> bool:
+        return self._walking
+
+    def feet(self) -> dict[str, Footstep]:
+        """Where each foot stands (the swinging one: where it took off)."""
+        return dict(self._feet)
+
+
+def _mean_angle(a_rad: float, b_rad: float) -> float:
+    return wrap_angle(a_rad + wrap_angle(b_rad - a_rad) / 2)
+
+
+def _tilt_correction(R_base_world: np.ndarray, yaw_rad: float, gain: float) -> np.ndarray:
+    """Pelvis rotation (in its heading frame) that leans against the measured roll/pitch."""
+    if gain == 0.0:
+        return np.eye(3)
+    R_local = _rot_z(yaw_rad).T @ R_base_world  # tilt as seen in the heading frame
+    tilt_vec = pin.log3(R_local)
+    tilt_vec[2] = 0.0
+    return pin.exp3(-gain * tilt_vec)
