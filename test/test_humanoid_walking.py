@@ -33,7 +33,7 @@ from vla_controller.locomotion.humanoid_preview import (  # noqa: E402
 )
 from vla_controller.locomotion.humanoid_walking import (  # noqa: E402
     HumanoidWalking,
-    RobotState,
+    LeggedState,
     WalkingConfig,
 )
 from vla_sim.scene import load_scene  # noqa: E402
@@ -202,6 +202,16 @@ def test_bad_config_and_commands_are_refused(profile):
     with pytest.raises(ValueError, match="locomotion"):
         HumanoidWalking(broken)
     walker = HumanoidWalking(profile)
+    n = len(walker.joint_names)
+    good = LeggedState(np.zeros(n), np.zeros(n), np.array([1.0, 0, 0, 0]), np.zeros(3),
+                       np.zeros(3))
+    for bad in (LeggedState(np.full(n, np.nan), *list(vars(good).values())[1:]),
+                LeggedState(np.zeros(n - 1), *list(vars(good).values())[1:]),
+                LeggedState(np.zeros(n), np.zeros(n), np.zeros(4), np.zeros(3), np.zeros(3))):
+        with pytest.raises(ValueError):
+            walker.update(bad, (0.0, 0.0, 0.0), 0.002)
+    with pytest.raises(ValueError):
+        walker.update(good, (0.0, 0.0, 0.0), float("inf"))
     with pytest.raises(ValueError):
         walker.clamp_twist([0.1, float("nan"), 0.0])
     with pytest.raises(ValueError):
@@ -211,15 +221,13 @@ def test_bad_config_and_commands_are_refused(profile):
 
 
 # ----- in MuJoCo ------------------------------------------------------------------------------
-def _state(world: SimWorld) -> RobotState:
-    """What the controller node gets: /joint_states, /odom (twist in base axes), /imu."""
-    position, quat = world.robot_base_pose()
+def _state(world: SimWorld) -> LeggedState:
+    """What the controller node gets: /joint_states, /imu, /odom's twist (in base axes)."""
     linear_world, _ = world.robot_base_velocity()
-    _, gyro, _ = world.imu()
+    quat, gyro, _ = world.imu()
     R = pin.Quaternion(*quat).toRotationMatrix()  # wxyz constructor
-    return RobotState(dict(zip(world.joint_names, world.joint_positions(), strict=True)),
-                      dict(zip(world.joint_names, world.joint_velocities(), strict=True)),
-                      position, quat, R.T @ linear_world, gyro)
+    return LeggedState(world.joint_positions(), world.joint_velocities(), quat,
+                       R.T @ linear_world, gyro)
 
 
 def _tilt_deg(quat_wxyz: np.ndarray) -> float:
@@ -257,12 +265,11 @@ class _Run:
         self.world.set_base_wrench([0.0, 0.0, 0.0])
         self._observe()
 
-    def _observe(self) -> RobotState:
+    def _observe(self) -> LeggedState:
         state = _state(self.world)
-        z = float(state.base_position_world_m[2])
-        self.min_z_m = min(self.min_z_m, z)
-        self.max_tilt_deg = max(self.max_tilt_deg, _tilt_deg(state.base_orientation_wxyz))
-        yaw = _yaw(state.base_orientation_wxyz)
+        self.min_z_m = min(self.min_z_m, float(self.world.robot_base_pose()[0][2]))
+        self.max_tilt_deg = max(self.max_tilt_deg, _tilt_deg(state.base_quat_wxyz))
+        yaw = _yaw(state.base_quat_wxyz)
         self.unwrapped_yaw += wrap_angle(yaw - wrap_angle(self.unwrapped_yaw))
         return state
 

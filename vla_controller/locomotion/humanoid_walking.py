@@ -14,15 +14,18 @@ Standing is walking with a zero command. A push is taken by the ankle strategy: 
 keep the body rigid over the feet, which recovers while the capture point stays inside the
 support polygon (documented limit in test_humanoid_walking.py).
 
-Frames: "world" is the odometry frame (/odom); the walk plan lives in it. The commanded twist is
-(vx, vy in the robot's heading frame, yaw rate), what /cmd_vel carries.
+Frames: the plan lives in a "walk frame" fixed to the floor where the walker started (its
+origin under the pelvis, its yaw the IMU's); nothing is compared with absolute odometry, so its
+drift does not matter. The commanded twist is (vx, vy in the robot's heading frame, yaw rate),
+what /cmd_vel carries. The state is what the node has: joint positions/velocities in
+`joint_names` order, /imu orientation and rate, /odom twist in base axes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,25 +50,9 @@ from vla_controller.locomotion.humanoid_preview import (
     preview_gains,
 )
 
-
-@dataclass
-class RobotState:
-    """What the controller node has: /joint_states, /odom (pose in the world, twist in base
-    axes, the nav_msgs convention) and /imu (orientation, angular velocity in base axes)."""
-
-    joint_positions_rad: Mapping[str, float]
-    joint_velocities_rad_s: Mapping[str, float]
-    base_position_world_m: np.ndarray
-    base_orientation_wxyz: np.ndarray
-    base_linear_velocity_base_m_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    base_angular_velocity_base_rad_s: np.ndarray = field(default_factory=lambda: np.zeros(3))
-
-
-@dataclass(frozen=True)
-class JointTargets:
-    names: tuple[str, ...]
-    positions_rad: np.ndarray
-    velocities_rad_s: np.ndarray
+# one state and one target type for every legged robot, so the node treats them alike
+from vla_controller.locomotion.quadruped import JointTargets
+from vla_controller.locomotion.quadruped import QuadrupedState as LeggedState
 
 
 @dataclass(frozen=True)
@@ -193,11 +180,11 @@ class HumanoidWalking:
         com = pin.centerOfMass(self.model, self._data, self._pin_q(q, np.zeros(3), np.eye(3)))
         return float(com[2] + z)
 
-    def reset(self, state: RobotState) -> None:
+    def reset(self, state: LeggedState) -> None:
         """Start from the measured state: feet where they are, CoM at rest where it is."""
         q = self._joint_vector(state.joint_positions_rad)
-        R_base = _quat_wxyz_to_matrix(state.base_orientation_wxyz)
-        pin_q = self._pin_q(q, np.asarray(state.base_position_world_m, float), R_base)
+        R_base = _quat_wxyz_to_matrix(state.base_quat_wxyz)
+        pin_q = self._pin_q(q, np.zeros(3), R_base)
         pin.framesForwardKinematics(self.model, self._data, pin_q)
         self._feet = {}
         for side in self.LEGS:
@@ -214,18 +201,18 @@ class HumanoidWalking:
         self._step_ds_s = self.config.steps.double_support_s
         self._segments = [ZmpSegment(0.0, self.config.start_shift_s, com[:2].copy(),
                                      self._midpoint())]
-        self._pelvis_z = float(state.base_position_world_m[2])
+        self._pelvis_z = -min(self._data.oMf[f].translation[2]
+                              for f in self._sole_frames.values())
         self._q_prev = q.copy()
         self._com_offset_base = self._com_offset(q)
         self._started = True
 
-    def _joint_vector(self, values: Mapping[str, float]) -> np.ndarray:
-        missing = [n for n in self.joint_names if n not in values]
-        if missing:
-            raise ValueError(f"state lacks joints {missing}")
-        q = np.array([float(values[n]) for n in self.joint_names])
-        if not np.all(np.isfinite(q)):
-            raise ValueError("joint state is not finite")
+    def _joint_vector(self, values: Sequence[float], what: str = "joint positions",
+                      ) -> np.ndarray:
+        q = np.asarray(values, dtype=float)
+        if q.shape != (len(self.joint_names),) or not np.all(np.isfinite(q)):
+            raise ValueError(f"{what} must be {len(self.joint_names)} finite numbers in "
+                             f"joint_names order, got {values!r}")
         return q
 
     def _com_offset(self, joint_q: np.ndarray) -> np.ndarray:
@@ -318,7 +305,8 @@ class HumanoidWalking:
         return out
 
     # ----- the loop -----
-    def update(self, state: RobotState, cmd_twist: Sequence[float], dt_s: float) -> JointTargets:
+    def update(self, state: LeggedState, cmd_twist: Sequence[float],
+               dt_s: float) -> JointTargets:
         """One control tick: joint targets for every joint of the robot (legs walking, the rest
         at the profile's default pose)."""
         if not (math.isfinite(dt_s) and 0.0 < dt_s <= 0.1):
@@ -327,9 +315,8 @@ class HumanoidWalking:
         if not self._started:
             self.reset(state)
         q_meas = self._joint_vector(state.joint_positions_rad)
-        R_base = _quat_wxyz_to_matrix(state.base_orientation_wxyz)
-        if not np.all(np.isfinite(state.base_position_world_m)):
-            raise ValueError("base position is not finite")
+        dq_meas = self._joint_vector(state.joint_velocities_rad_s, "joint velocities")
+        R_base = _quat_wxyz_to_matrix(state.base_quat_wxyz)
         self._time_s += dt_s
         self._advance_steps(cmd)
         self._run_preview()
@@ -354,16 +341,16 @@ class HumanoidWalking:
         velocity = (q - self._q_prev) / dt_s
         self._q_prev = q
         com_accel = np.array([*com_ref[2], 0.0])
-        q_cmd = q + self._support_torques(q, pelvis, R_pelvis, com_accel) / self._kp
+        torques = self._support_torques(q, pelvis, R_pelvis, com_accel)
+        q_cmd = q + torques / self._kp
         # legs: stiffen the servos in software, kp and kv both x (1 + gain)
         gain = self.config.servo_gain
         if gain > 0.0:
-            dq_meas = self._joint_vector(state.joint_velocities_rad_s)
             legs = self._all_leg_index
             q_cmd[legs] += gain * (q[legs] - q_meas[legs])
             velocity = velocity.copy()
             velocity[legs] += gain * (velocity[legs] - dq_meas[legs])
-        return JointTargets(self.joint_names, q_cmd, velocity)
+        return JointTargets(self.joint_names, q_cmd, velocity, torques)
 
     def _support_torques(self, joint_q: np.ndarray, pelvis_m: np.ndarray, R_pelvis: np.ndarray,
                          com_accel_world: np.ndarray) -> np.ndarray:
