@@ -3,9 +3,8 @@ WholeBodyController at the profile's control rate in ROS time (sim time under us
 passes each command through the safety layer (vla_controller.safety) and publishes ros2_control
 forward-controller commands.
 
-Emergency stop: `/emergency_stop` (std_msgs/Bool, true = stop; false does not release) or the
-std_srvs/Trigger service `/emergency_stop`; `/emergency_stop/reset` (Trigger) releases it.
-`/emergency_stop/active` (std_msgs/Bool, transient-local: late joiners get it) says which."""
+Emergency stop: vla_controller.estop_interface (topic, services, latched state); a stop holds the
+arm and gripper where they are until a reset and a new target."""
 
 import threading
 import time
@@ -17,13 +16,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
-from std_srvs.srv import Trigger
+from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import se3_from_pose_msg
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import load_profile, resolve_path
-from vla_bringup.qos import ESTOP_STATE_QOS
+from vla_controller.estop_interface import EmergencyStopInterface
 from vla_controller.robot_model import RobotModel
 from vla_controller.safety import ESTOPPED, CommandSafety, TickPacer, WorkspaceBox
 from vla_controller.wbc import WholeBodyController
@@ -99,20 +97,8 @@ class WbcControllerNode(Node):
             Float64MultiArray, "/gripper_controller/commands", 10
         )
         self.state_pub = self.create_publisher(WholeBodyState, "/wbc/state", 10)
-        self.estop_state_pub = self.create_publisher(
-            Bool, "/emergency_stop/active", ESTOP_STATE_QOS
-        )
-        self.estop_state_pub.publish(Bool(data=False))
-        stop_group = MutuallyExclusiveCallbackGroup()  # never queued behind a slow IK solve
-        self.create_subscription(
-            Bool, "/emergency_stop", self.on_estop_topic, 10, callback_group=stop_group
-        )
-        self.create_service(
-            Trigger, "/emergency_stop", self.on_estop_service, callback_group=stop_group
-        )
-        self.create_service(
-            Trigger, "/emergency_stop/reset", self.on_reset_service, callback_group=stop_group
-        )
+        self.estop = EmergencyStopInterface(self, self.emergency_stop, self.safety.reset,
+                                            lambda: self.safety.estopped)
         self.running = True
         self.thread = threading.Thread(target=self.control_loop, name="wbc_loop", daemon=True)
         self.thread.start()
@@ -140,37 +126,12 @@ class WbcControllerNode(Node):
             return None
         return WorkspaceBox.from_bounds(lo or [], hi or [])
 
-    def on_estop_topic(self, msg: Bool) -> None:
-        if msg.data:
-            self.emergency_stop("/emergency_stop topic")
-        elif self.safety.estopped:
-            self.get_logger().warning(
-                "/emergency_stop false ignored: call /emergency_stop/reset to release",
-                throttle_duration_sec=2.0,
-            )
-
-    def on_estop_service(self, _request, response: Trigger.Response) -> Trigger.Response:
-        latched = self.emergency_stop("/emergency_stop service")
-        response.success = True
-        response.message = "stopped" if latched else "already stopped"
-        return response
-
-    def on_reset_service(self, _request, response: Trigger.Response) -> Trigger.Response:
-        released = self.safety.reset()
-        response.success = released
-        response.message = "released; holding until a new target" if released else "not stopped"
-        if released:
-            self.estop_state_pub.publish(Bool(data=False))
-            self.get_logger().warning("emergency stop released")
-        return response
-
     def emergency_stop(self, source: str) -> bool:
         """Latch the stop (the loop holds from its next tick on); True if newly latched."""
         latched_ns = self.get_clock().now().nanoseconds
         if not self.safety.estop(f"emergency stop from {source}"):
             return False
         self.estop_latched_ns = latched_ns
-        self.estop_state_pub.publish(Bool(data=True))
         self.wbc.hold()  # after a reset the arm stays where it stopped until a new target
         with self.lock:
             for name, state in self.task_states.items():
