@@ -221,6 +221,42 @@ def test_commands_beyond_the_profile_limits_are_clamped(profile):
     assert loco.status.cmd_twist == pytest.approx([limits[0], -limits[1], limits[2]])
 
 
+def test_velocity_feedforward_is_the_derivative_of_the_position_targets(profile):
+    """Swing legs (no weight torque): q_dot sent = d(q sent)/dt, via the leg Jacobian."""
+    loco = QuadrupedLocomotion(profile)
+    state = _standing_state(loco, profile)
+    dt = 0.002
+    for _ in range(500):  # stand up to height, start trotting
+        loco.update(state, (0.4, 0.1, 0.3), dt)
+    assert loco.status.walking
+    outs = [loco.update(state, (0.4, 0.1, 0.3), dt) for _ in range(200)]
+    compared = 0
+    for k in range(1, len(outs) - 1):
+        for i in range(len(loco.leg_names)):
+            sl = slice(3 * i, 3 * i + 3)
+            if np.any(outs[k].torques_nm[sl]) or np.any(outs[k - 1].torques_nm[sl]) or \
+                    np.any(outs[k + 1].torques_nm[sl]):
+                continue  # stance (or touch-down): positions carry the weight torque
+            numeric = (outs[k + 1].positions_rad[sl] - outs[k - 1].positions_rad[sl]) / (2 * dt)
+            assert outs[k].velocities_rad_s[sl] == pytest.approx(numeric, abs=0.05 + 0.02 * (
+                np.abs(numeric).max()))
+            compared += 1
+    assert compared > 100
+
+
+def test_a_fallen_robot_stops_stepping(profile):
+    loco = QuadrupedLocomotion(profile)
+    standing = _standing_state(loco, profile)
+    on_its_side = QuadrupedState(standing.joint_positions_rad, np.zeros(12),
+                                 np.array([math.cos(0.7), math.sin(0.7), 0.0, 0.0]),
+                                 np.zeros(3), np.zeros(3))  # rolled 80 deg
+    for _ in range(600):
+        out = loco.update(on_its_side, (0.5, 0.0, 0.0), 0.002)
+        assert not loco.status.walking
+    assert loco.status.fallen
+    assert not np.any(out.torques_nm)  # no weight push into a floor that is not there
+
+
 # ----------------------------------------------------------------- in MuJoCo
 
 def _odom_imu_state(world: SimWorld) -> QuadrupedState:
@@ -347,10 +383,15 @@ def test_turns_90_degrees_in_place(driver):
     driver.run(1.0)
     driver.assert_upright()
     turned = (driver.log.yaw_rad[-1] - yaw0) % (2 * math.pi)
-    print(f"\nturn at 0.8 rad/s for 2.5 s: turned {math.degrees(turned):.0f} deg "
-          f"({turned / 2.5:.2f} rad/s), drifted "
+    log = driver.log.arrays()
+    t, yaw = log["time_s"], np.unwrap(log["yaw_rad"])
+    steady = (t > 1.5) & (t < 3.0)  # after the command's ramp
+    rate = (yaw[steady][-1] - yaw[steady][0]) / (t[steady][-1] - t[steady][0])
+    print(f"\nturn at 0.8 rad/s for 2.5 s: turned {math.degrees(turned):.0f} deg, "
+          f"steady rate {rate:.2f} rad/s, drifted "
           f"{np.linalg.norm(driver.world.robot_base_pose()[0][:2] - start_xy):.2f} m")
     assert turned >= math.radians(90)
+    assert rate == pytest.approx(0.8, abs=0.15)
     assert np.linalg.norm(driver.world.robot_base_pose()[0][:2] - start_xy) < 0.3
 
 
@@ -361,6 +402,16 @@ def test_turns_while_walking(driver):
     driver.assert_upright()
     assert driver.log.yaw_rad[-1] >= math.radians(90)
     assert np.linalg.norm(driver.world.robot_base_pose()[0][:2]) > 0.8
+
+
+def test_walks_sideways(driver):
+    driver.run(0.5)
+    driver.run(3.0, (0.0, 0.25, 0.0))
+    driver.run(1.0)
+    driver.assert_upright()
+    pos = driver.world.robot_base_pose()[0]
+    assert pos[1] > 0.5 and abs(pos[0]) < 0.15
+    assert abs(driver.log.yaw_rad[-1]) < math.radians(10)
 
 
 @pytest.mark.parametrize("speed, force_n", [(0.0, 140.0), (0.4, 150.0)],

@@ -90,10 +90,13 @@ class LegKinematics:
         reach is replaced by the nearest reachable point on the ray from the hip (exact=False);
         the result is clamped to the joint limits (exact=False if that changed it).
         """
-        if len(foot_base_m) != 3 or not all(math.isfinite(v) for v in foot_base_m):
+        if len(foot_base_m) != 3:
             raise ValueError(f"leg {self.name}: foot target must be 3 finite numbers")
         o = self.hip_origin_base_m
-        px, py, pz = (float(foot_base_m[k]) - o[k] for k in range(3))
+        px, py, pz = (float(foot_base_m[0]) - o[0], float(foot_base_m[1]) - o[1],
+                      float(foot_base_m[2]) - o[2])
+        if not math.isfinite(px + py + pz):
+            raise ValueError(f"leg {self.name}: foot target must be 3 finite numbers")
         exact = True
         # hip (about x): (y, z) = R(q_hip) (d, w); the foot hangs below (w < 0)
         d = self.lateral_m
