@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,19 +35,32 @@ class LegKinematics:
     foot_offset_calf_m: np.ndarray    # foot frame origin in the calf frame
     lower_rad: np.ndarray
     upper_rad: np.ndarray
+    # the same numbers as plain floats: the solvers run every control tick, and indexing
+    # numpy arrays element by element costs more than the arithmetic
+    _f: dict[str, float] = field(init=False, repr=False, compare=False)
+    _limits: tuple[tuple[float, ...], tuple[float, ...]] = field(init=False, repr=False,
+                                                                 compare=False)
+
+    def __post_init__(self) -> None:
+        t, a1, a2 = self.thigh_offset_hip_m, self.calf_offset_thigh_m, self.foot_offset_calf_m
+        f = {"tx": t[0], "tz": t[2], "a1x": a1[0], "a1z": a1[2], "a2x": a2[0], "a2z": a2[2],
+             "ox": self.hip_origin_base_m[0], "oy": self.hip_origin_base_m[1],
+             "oz": self.hip_origin_base_m[2], "d": t[1] + a1[1] + a2[1],
+             "l1": math.hypot(a1[0], a1[2]), "l2": math.hypot(a2[0], a2[2]),
+             "alpha1": math.atan2(a1[2], a1[0]), "alpha2": math.atan2(a2[2], a2[0])}
+        object.__setattr__(self, "_f", {k: float(v) for k, v in f.items()})
+        object.__setattr__(self, "_limits", (tuple(map(float, self.lower_rad)),
+                                             tuple(map(float, self.upper_rad))))
 
     @property
     def lateral_m(self) -> float:
         """Signed y distance of the leg plane from the hip axis (rotations about y keep it)."""
-        return float(self.thigh_offset_hip_m[1] + self.calf_offset_thigh_m[1]
-                     + self.foot_offset_calf_m[1])
+        return self._f["d"]
 
     @property
     def reach_m(self) -> tuple[float, float]:
         """(min, max) distance thigh joint -> foot in the leg plane."""
-        l1 = math.hypot(self.calf_offset_thigh_m[0], self.calf_offset_thigh_m[2])
-        l2 = math.hypot(self.foot_offset_calf_m[0], self.foot_offset_calf_m[2])
-        return abs(l1 - l2), l1 + l2
+        return abs(self._f["l1"] - self._f["l2"]), self._f["l1"] + self._f["l2"]
 
     def nominal_foot_base_m(self) -> np.ndarray:
         """The foot straight below the thigh joint's plane position (hip at 0): x, y of the
@@ -63,14 +76,14 @@ class LegKinematics:
         """(foot - hip origin in base axes, the sagittal vectors thigh->foot and calf->foot).
         Scalar math: numpy's per-call overhead dominates 3-vectors."""
         q_hip, q_thigh, q_calf = float(q_rad[0]), float(q_rad[1]), float(q_rad[2])
-        t, a1, a2 = self.thigh_offset_hip_m, self.calf_offset_thigh_m, self.foot_offset_calf_m
+        g = self._f
         c1, s1 = math.cos(q_thigh), math.sin(q_thigh)
         c12, s12 = math.cos(q_thigh + q_calf), math.sin(q_thigh + q_calf)
         # R_y(angle) (x, z) = (c x + s z, -s x + c z)
-        v2x, v2z = c12 * a2[0] + s12 * a2[2], -s12 * a2[0] + c12 * a2[2]
-        ux = c1 * a1[0] + s1 * a1[2] + v2x
-        uz = -s1 * a1[0] + c1 * a1[2] + v2z
-        fx, fz, d = t[0] + ux, t[2] + uz, self.lateral_m
+        v2x, v2z = c12 * g["a2x"] + s12 * g["a2z"], -s12 * g["a2x"] + c12 * g["a2z"]
+        ux = c1 * g["a1x"] + s1 * g["a1z"] + v2x
+        uz = -s1 * g["a1x"] + c1 * g["a1z"] + v2z
+        fx, fz, d = g["tx"] + ux, g["tz"] + uz, g["d"]
         c0, s0 = math.cos(q_hip), math.sin(q_hip)
         rel = np.array([fx, c0 * d - s0 * fz, s0 * d + c0 * fz])
         return rel, (ux, uz, v2x, v2z, c0, s0)
@@ -92,23 +105,22 @@ class LegKinematics:
         """
         if len(foot_base_m) != 3:
             raise ValueError(f"leg {self.name}: foot target must be 3 finite numbers")
-        o = self.hip_origin_base_m
-        px, py, pz = (float(foot_base_m[0]) - o[0], float(foot_base_m[1]) - o[1],
-                      float(foot_base_m[2]) - o[2])
+        g = self._f
+        px, py, pz = (float(foot_base_m[0]) - g["ox"], float(foot_base_m[1]) - g["oy"],
+                      float(foot_base_m[2]) - g["oz"])
         if not math.isfinite(px + py + pz):
             raise ValueError(f"leg {self.name}: foot target must be 3 finite numbers")
         exact = True
         # hip (about x): (y, z) = R(q_hip) (d, w); the foot hangs below (w < 0)
-        d = self.lateral_m
+        d = g["d"]
         w_sq = py * py + pz * pz - d * d
         if w_sq < 1e-8:
             w_sq, exact = 1e-8, False
         w = -math.sqrt(w_sq)
         q_hip = math.atan2(pz, py) - math.atan2(w, d)
         # sagittal plane (x, z of the hip frame) relative to the thigh joint
-        t, a1, a2 = self.thigh_offset_hip_m, self.calf_offset_thigh_m, self.foot_offset_calf_m
-        sx, sz = px - t[0], w - t[2]
-        l1, l2 = math.hypot(a1[0], a1[2]), math.hypot(a2[0], a2[2])
+        sx, sz = px - g["tx"], w - g["tz"]
+        l1, l2 = g["l1"], g["l2"]
         r = math.hypot(sx, sz)
         r_min, r_max = abs(l1 - l2) + 1e-6, l1 + l2 - 1e-6
         if not r_min <= r <= r_max:
@@ -117,16 +129,17 @@ class LegKinematics:
             scale = r_new / max(r, 1e-9)
             sx, sz, r = sx * scale, sz * scale, r_new
         # R_y(q) turns an (x, z) vector by -q in the x-z plane: work with phi = -q
-        alpha1, alpha2 = math.atan2(a1[2], a1[0]), math.atan2(a2[2], a2[0])
+        alpha1, alpha2 = g["alpha1"], g["alpha2"]
         cos_rel = (r * r - l1 * l1 - l2 * l2) / (2.0 * l1 * l2)
         phi_calf = alpha1 - alpha2 + math.acos(min(max(cos_rel, -1.0), 1.0))
-        bx = a1[0] + l2 * math.cos(alpha2 + phi_calf)
-        bz = a1[2] + l2 * math.sin(alpha2 + phi_calf)
+        bx = g["a1x"] + l2 * math.cos(alpha2 + phi_calf)
+        bz = g["a1z"] + l2 * math.sin(alpha2 + phi_calf)
         phi_thigh = math.atan2(sz, sx) - math.atan2(bz, bx)
         q = [q_hip, -phi_thigh, -phi_calf]
+        lo, hi = self._limits
         for k in range(3):
             angle = (q[k] + math.pi) % (2.0 * math.pi) - math.pi
-            clamped = min(max(angle, self.lower_rad[k]), self.upper_rad[k])
+            clamped = min(max(angle, lo[k]), hi[k])
             exact &= abs(clamped - angle) < 1e-9
             q[k] = clamped
         return np.array(q), exact

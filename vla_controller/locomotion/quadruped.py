@@ -134,7 +134,8 @@ class LocomotionStatus:
 
 def _finite_vector(value: Any, size: int, what: str) -> np.ndarray:
     arr = np.asarray(value, dtype=float)
-    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+    # a NaN or inf anywhere makes the sum non-finite (and is cheaper than isfinite().all())
+    if arr.shape != (size,) or not math.isfinite(float(arr.sum())):
         raise ValueError(f"{what} must be {size} finite numbers, got {value!r}")
     return arr
 
@@ -172,7 +173,8 @@ def roll_pitch(quat_wxyz: np.ndarray) -> tuple[float, float]:
 
 
 class QuadrupedLocomotion:
-    """Trot / stand / sit for a 4-legged profile. Not thread-safe: one caller per instance."""
+    """Trot / stand / sit for a 4-legged profile. `update` from one thread (the control loop);
+    `set_posture` only swaps a string, so another thread (a ROS callback) may call it."""
 
     def __init__(self, profile: dict[str, Any]) -> None:
         self.params = LocomotionParams.from_profile(profile)
