@@ -4,6 +4,7 @@ Each node runs `python -m <module> --ros-args -r __node:=<name> --params-file <f
 `<log_dir>/<name>.log`, and is stopped with SIGINT first so it can shut down cleanly.
 """
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -24,6 +25,10 @@ class StackProcesses:
         self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
+        missing = [f"{s.name} ({s.module})" for s in self.specs
+                   if importlib.util.find_spec(s.module) is None]
+        if missing:  # say so now, not as a dead process after a start-up timeout
+            raise ValueError(f"nodes not available in this install: {', '.join(missing)}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         params_path = self.log_dir / "params.yaml"
         params_path.write_text(yaml.safe_dump(params_file_content(self.specs)))

@@ -19,8 +19,10 @@ EXECUTABLES: dict[str, tuple[str, str]] = {
     "wbc_controller": ("wbc_controller", "vla_controller.node"),
     "perception": ("perception", "vla_perception.node"),
     "arm_skills": ("skill_server", "vla_skills.node"),
+    "legged_skills": ("skill_server", "vla_skills.node"),   # same server, legged profile
     "planner": ("planner", "vla_planner.node"),
 }
+SKILL_NODES = ("arm_skills", "legged_skills")   # the skill server of each robot's stack
 
 
 @dataclass
@@ -34,6 +36,10 @@ class NodeSpec:
     @property
     def is_sim(self) -> bool:
         return self.name == "mujoco_sim"
+
+    @property
+    def is_skill_server(self) -> bool:
+        return self.module in {EXECUTABLES[n][1] for n in SKILL_NODES}
 
 
 def stack_file(robot: str) -> Path:
@@ -67,3 +73,55 @@ def stack_specs(robot: str, overrides: dict[str, dict[str, Any]] | None = None) 
 def params_file_content(specs: list[NodeSpec]) -> dict[str, Any]:
     """The specs as a ROS 2 params file (what `--params-file` takes)."""
     return {spec.name: {"ros__parameters": spec.parameters} for spec in specs}
+
+
+def skill_server_specs(specs: list[NodeSpec], skills: Any) -> list[NodeSpec]:
+    """Apply a `skills:=` choice to a stack: a list of skill names (YAML list or "a,b") for the
+    stack's own skill server, or a mapping (inline YAML or a .yaml file) of skill-server node
+    name -> {executable?, ros__parameters} that replaces it, e.g. a second provider of `pick`:
+
+        learned_skills: {ros__parameters: {skills: [pick], interface_namespace: /skills/learned}}
+    """
+    if isinstance(skills, str):
+        text = skills.strip()
+        if not text:
+            return specs
+        if text.endswith((".yaml", ".yml")):
+            path = resolve_path(text)
+            if not path.is_file():
+                raise ValueError(f"skills file {path} does not exist")
+            text = path.read_text()
+        elif "," in text and not text.startswith(("[", "{")):
+            text = "[" + text + "]"
+        skills = yaml.safe_load(text)
+    if isinstance(skills, str):
+        skills = [skills]
+    own = [s for s in specs if s.is_skill_server]
+    if not own:
+        raise ValueError("this stack has no skill server to configure")
+    if isinstance(skills, list):
+        if not skills or not all(isinstance(n, str) and n for n in skills):
+            raise ValueError(f"skills must be a non-empty list of names, got {skills!r}")
+        return [NodeSpec(s.name, s.executable, s.module, {**s.parameters, "skills": skills},
+                         s.remappings) if s is own[0] else s for s in specs]
+    if not isinstance(skills, dict) or not skills:
+        raise ValueError(f"skills must be a list of names or a mapping of skill-server nodes, "
+                         f"got {skills!r}")
+    servers = []
+    for name, body in skills.items():
+        body = body or {}
+        if not isinstance(body, dict) or set(body) - {"executable", "ros__parameters"}:
+            raise ValueError(f"skill server {name!r}: expected executable and/or "
+                             f"ros__parameters, got {body!r}")
+        executable = body.get("executable", own[0].executable)
+        modules = {exe: module for exe, module in EXECUTABLES.values()}
+        if executable not in modules or modules[executable] not in {
+                EXECUTABLES[n][1] for n in SKILL_NODES}:
+            raise ValueError(f"skill server {name!r}: {executable!r} is not a skill server "
+                             f"executable")
+        params = dict(own[0].parameters)   # profile etc.; the body overrides
+        params.update(body.get("ros__parameters") or {})
+        servers.append(NodeSpec(str(name), executable, modules[executable], params))
+    index = specs.index(own[0])
+    return [s for s in specs[:index] if not s.is_skill_server] + servers + [
+        s for s in specs[index:] if not s.is_skill_server]

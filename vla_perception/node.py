@@ -10,9 +10,10 @@ from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
 from vla_bringup.conversions import se3_from_pose_msg
+from vla_bringup.markers import object_markers, object_transforms, odom_transform, tf_broadcaster
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import ODOM_FRAME, load_profile, resolve_path
 from vla_bringup.qos import SENSOR_QOS
@@ -51,6 +52,8 @@ class PerceptionNode(Node):
         super().__init__("perception")
         self.declare_parameter("robot_profile", "config/robots/arm.yaml")
         self.declare_parameter("memory_s", 30.0)
+        # odom -> base_link on TF from /odom, for RViz (off where the robot's estimator does it)
+        self.declare_parameter("publish_odom_tf", True)
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
         self.camera = CameraModel.from_profile(profile["camera"])
         self.base_frame = profile["base_frame"]
@@ -79,6 +82,8 @@ class PerceptionNode(Node):
             self.create_subscription(Odometry, "/odom", self.on_odom, 10)
         self.objects_pub = self.create_publisher(SceneObjects, "/perception/objects", 10)
         self.markers_pub = self.create_publisher(MarkerArray, "/perception/markers", 10)
+        self.send_tf = tf_broadcaster(self)   # None without tf2_ros: markers only
+        self.odom_tf = bool(self.get_parameter("publish_odom_tf").value)
 
     def on_info(self, msg: CameraInfo) -> None:
         k = np.asarray(msg.k, dtype=float).reshape(3, 3) if len(msg.k) == 9 else None
@@ -104,6 +109,8 @@ class PerceptionNode(Node):
         except ValueError as exc:
             self.get_logger().warning(f"/odom ignored: {exc}", throttle_duration_sec=5.0)
             return
+        if self.send_tf is not None and self.odom_tf:
+            self.send_tf(odom_transform(msg))
         t_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self.lock:
             if self.base_history and t_s < self.base_history[-1][0]:
@@ -159,8 +166,7 @@ class PerceptionNode(Node):
     def publish(self, known: list[Remembered], stamp) -> None:
         msg = SceneObjects()
         msg.header.stamp, msg.header.frame_id = stamp, self.objects_frame
-        markers = MarkerArray(markers=[Marker(action=Marker.DELETEALL)])
-        for index, memory in enumerate(known):
+        for memory in known:
             obj = memory.obj
             entry = SceneObject(name=obj.name, description=obj.description, shape=obj.shape,
                                 color=obj.color, kind=obj.kind,
@@ -174,24 +180,10 @@ class PerceptionNode(Node):
             entry.pose.orientation.w = float(np.cos(obj.yaw_rad / 2.0))
             entry.size.x, entry.size.y, entry.size.z = (float(v) for v in obj.size_m)
             msg.objects.append(entry)
-            markers.markers += self.markers_for(entry, index, msg.header)
         self.objects_pub.publish(msg)
-        self.markers_pub.publish(markers)
-
-    @staticmethod
-    def markers_for(entry: SceneObject, index: int, header) -> list[Marker]:
-        box = Marker(header=header, ns="objects", id=index, type=Marker.CUBE, action=Marker.ADD,
-                     pose=entry.pose, scale=entry.size, color=entry.rgba)
-        box.color.a = 0.6 if entry.confidence >= 0.5 else 0.2
-        label = Marker(header=header, ns="labels", id=index, type=Marker.TEXT_VIEW_FACING,
-                       action=Marker.ADD, text=entry.name)
-        label.pose.position.x, label.pose.position.y = entry.pose.position.x, \
-            entry.pose.position.y
-        label.pose.position.z = entry.pose.position.z + entry.size.z / 2 + 0.04
-        label.pose.orientation.w = 1.0
-        label.scale.z = 0.03
-        label.color.r = label.color.g = label.color.b = label.color.a = 1.0
-        return [box, label]
+        self.markers_pub.publish(object_markers(msg))
+        if self.send_tf is not None:
+            self.send_tf(object_transforms(msg))
 
 
 def main(args: list[str] | None = None) -> None:

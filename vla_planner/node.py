@@ -13,9 +13,10 @@ from rclpy.client import Client
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Bool
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
 from vla_bringup.commander import wait_for
+from vla_bringup.markers import planner_markers
 from vla_bringup.node_runner import run_node
 from vla_bringup.qos import ESTOP_STATE_QOS, REGISTRY_QOS
 from vla_planner.lm_backend import TransformersBackend
@@ -374,13 +375,7 @@ class PlannerNode(Node):
         if chosen is not None:
             msg.chosen = chosen
         self.status_pub.publish(msg)
-        label = Marker(ns="planner", id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
-                       text=f"{index + 1}. {chosen.text}" if chosen else state)
-        label.header.frame_id, label.header.stamp = "base_link", msg.header.stamp
-        label.pose.position.z, label.pose.orientation.w = 1.0, 1.0
-        label.scale.z = 0.06
-        label.color.r = label.color.g = label.color.a = 1.0
-        self.markers_pub.publish(MarkerArray(markers=[label]))
+        self.markers_pub.publish(planner_markers(msg, "base_link", height_m=1.0))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -11,8 +11,10 @@ from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from visualization_msgs.msg import MarkerArray
 
 from vla_bringup.conversions import pose_msg_from_se3
+from vla_bringup.markers import wbc_target_markers
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.qos import REGISTRY_QOS
@@ -74,6 +76,7 @@ class SkillServerNode(Node):
         self.create_subscription(WholeBodyState, "/wbc/state", self.on_wbc_state, 10,
                                  callback_group=group)
         self.target_pub = self.create_publisher(WholeBodyTarget, "/wbc/target", 10)
+        self.target_markers_pub = self.create_publisher(MarkerArray, "/wbc/target_markers", 10)
         self.registry_pub = self.create_publisher(SkillDescription, "/skills/registry",
                                                   REGISTRY_QOS)
         self.announce_clock = Clock(clock_type=ClockType.SYSTEM_TIME)
@@ -107,6 +110,10 @@ class SkillServerNode(Node):
                 action_name=f"{self.interface_ns}/{name}/execute",
                 affordance_service=f"{self.interface_ns}/{name}/affordance",
                 stamp=self.announce_clock.now().to_msg(), available=available))
+
+    def publish_target(self, target: WholeBodyTarget) -> None:
+        self.target_pub.publish(target)
+        self.target_markers_pub.publish(wbc_target_markers(target))  # RViz: where it is going
 
     # -- inputs --------------------------------------------------------------------------
     def on_objects(self, msg: SceneObjects) -> None:
@@ -213,7 +220,7 @@ class SkillServerNode(Node):
                                  max_linear_speed_mps=stage.max_linear_speed_mps)
             task.target_pose = pose_msg_from_se3(stage.tool_pose_base)
             target.tasks.append(task)
-            self.target_pub.publish(target)
+            self.publish_target(target)
             self.wait_for_tool(stamp, goal_handle)
             if stage.expect_holding and self.finger_opening_m() < HOLDING_MIN_OPENING_M:
                 dropped, self.held_object = self.held_object, None
@@ -225,7 +232,7 @@ class SkillServerNode(Node):
             task.joint_target.positions = [float(stage.gripper_opening_m)] * len(
                 self.gripper_joints)
             target.tasks.append(task)
-            self.target_pub.publish(target)
+            self.publish_target(target)
             opening = self.wait_for_gripper(stage.gripper_opening_m, goal_handle)
             if stage.expect_holding is True:
                 if opening < HOLDING_MIN_OPENING_M:
@@ -289,7 +296,7 @@ class SkillServerNode(Node):
         target.header.frame_id = self.base_frame
         target.header.stamp = self.get_clock().now().to_msg()
         target.tasks.append(WholeBodyTask(operation=WholeBodyTask.REMOVE, name="tool"))
-        self.target_pub.publish(target)
+        self.publish_target(target)
 
     def close(self) -> None:
         self.shutting_down = True
