@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vla_bringup.profile import load_profile, resolve_path
-from vla_bringup.specs import skill_server_specs, stack_specs
+from vla_bringup.specs import EXECUTABLES, NodeSpec, skill_server_specs, stack_specs
 
 SIM_CHOICES = ("mujoco", "gazebo", "none")
 PACKAGE = "vla_stack"
@@ -184,6 +184,15 @@ def gazebo_entries(profile: dict[str, Any], args: dict[str, str]
                     parameters=[{"use_sim_time": True}]),
     ]
     return entries, files["gz.urdf"].read_text()
+
+
+def our_node_specs(plan: list[PlannedNode | PlannedProcess]) -> list[NodeSpec]:
+    """The plan's vla_stack nodes as specs `StackProcesses` runs: the launch file's graph,
+    started without `ros2 launch` (how the tests run it here)."""
+    modules = {executable: module for executable, module in EXECUTABLES.values()}
+    return [NodeSpec(e.name, e.executable, modules[e.executable], dict(e.parameters[0]),
+                     list(e.remappings), e.namespace)
+            for e in plan if isinstance(e, PlannedNode) and e.package == PACKAGE]
 
 
 def launch_description(robot: str):  # -> launch.LaunchDescription (only on a ROS 2 install)

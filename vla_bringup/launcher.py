@@ -35,6 +35,8 @@ class StackProcesses:
         for spec in self.specs:
             cmd = [sys.executable, "-u", "-m", spec.module, "--ros-args",
                    "-r", f"__node:={spec.name}", "--params-file", str(params_path)]
+            if spec.namespace:
+                cmd += ["-r", f"__ns:=/{spec.namespace}"]
             for src, dst in spec.remappings:
                 cmd += ["-r", f"{src}:={dst}"]
             log = open(self.log_dir / f"{spec.name}.log", "w")  # noqa: SIM115 - owned by Popen

@@ -32,6 +32,11 @@ class NodeSpec:
     module: str
     parameters: dict[str, Any] = field(default_factory=dict)
     remappings: list[tuple[str, str]] = field(default_factory=list)
+    namespace: str = ""   # without slashes at the ends; "" = the root namespace
+
+    @property
+    def fully_qualified_name(self) -> str:
+        return f"/{self.namespace}/{self.name}" if self.namespace else f"/{self.name}"
 
     @property
     def is_sim(self) -> bool:
@@ -72,7 +77,9 @@ def stack_specs(robot: str, overrides: dict[str, dict[str, Any]] | None = None) 
 
 def params_file_content(specs: list[NodeSpec]) -> dict[str, Any]:
     """The specs as a ROS 2 params file (what `--params-file` takes)."""
-    return {spec.name: {"ros__parameters": spec.parameters} for spec in specs}
+    # rcl matches the keys against fully qualified node names ("name" stands for "/name")
+    return {(spec.fully_qualified_name if spec.namespace else spec.name):
+            {"ros__parameters": spec.parameters} for spec in specs}
 
 
 def skill_server_specs(specs: list[NodeSpec], skills: Any) -> list[NodeSpec]:
