@@ -1,19 +1,28 @@
-"""Differential-IK QP over the joint step dq, solved with proxsuite (dense, warm-started).
+"""Differential-IK / whole-body QP over the tangent step dq, solved with proxsuite (dense,
+warm-started). dq has nv entries: for a floating base the base twist (base axes) first.
 
     minimise   sum_tasks || sqrt(W_t) (J_t dq + gain_t e_t) ||^2  +  damping ||dq||^2
-    subject to q_lower + margin <= q + dq <= q_upper - margin      (position limits)
-               |dq| <= velocity_scale * v_max * dt_s               (velocity limits)
+    subject to J_c dq = -gain_c e_c                                 (contacts, if any)
+               C_com dq <= d - margin - N c                         (CoM over the support
+                                                                     polygon, if asked)
+               q_lower + margin <= q + dq <= q_upper - margin       (joint position limits)
+               |dq| <= velocity_scale * v_max * dt_s                (joint velocity limits;
+                                                                     base: its speed limit)
 
-Both constraints are boxes on dq, so the QP is always feasible (see ``step_bounds``).
+Without contacts both constraints are boxes on dq, so the QP is always feasible (see
+``step_bounds``). Contacts and the CoM rows can conflict with the boxes (a joint already past
+its limit): then the CoM rows are dropped, and if that fails too the robot holds still.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import proxsuite
 
+from vla_controller.contacts import Contact, SupportPolygon, com_support_inequality
 from vla_controller.robot_model import RobotModel
 from vla_controller.tasks import Task
 
@@ -21,6 +30,9 @@ _OK = (
     proxsuite.proxqp.QPSolverOutput.PROXQP_SOLVED,
     proxsuite.proxqp.QPSolverOutput.PROXQP_SOLVED_CLOSEST_PRIMAL_FEASIBLE,
 )
+_ROW_SPAN = 10.0  # one-sided rows get l = u - 10 m: never active, and no huge numbers for
+# proxsuite (with l = -1e20 it reported primal infeasibility on feasible problems)
+_EQ_TOL = 1e-6  # contact rows must hold to this (m or rad per tick) or the answer is rejected
 
 
 def position_band(robot: RobotModel, position_margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -38,20 +50,28 @@ def step_bounds(
     position_margin: float = 0.0,
     max_step: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Box (lower, upper) on dq from position limits (with margin) and velocity limits.
+    """Box (lower, upper) on dq (nv) from position limits (with margin) and velocity limits.
 
-    If q is already inside the margin band (or outside the limits), the box only lets the
-    joint move back inward, at most at its velocity limit: never further out.
+    If a joint is already inside the margin band (or outside the limits), the box only lets it
+    move back inward, at most at its velocity limit: never further out. A floating base's six
+    entries are bounded by its speed limit only.
     """
     band_lower, band_upper = position_band(robot, position_margin)
     step = velocity_scale * robot.velocity_limit * dt_s
     if max_step is not None:
         step = np.minimum(step, max_step)
-    lower_pos = band_lower - q
-    upper_pos = band_upper - q
+    q_joints = robot.joint_part(q)
+    lower_pos = band_lower - q_joints
+    upper_pos = band_upper - q_joints
     lower = np.minimum(np.maximum(lower_pos, -step), step)
     upper = np.maximum(np.minimum(upper_pos, step), -step)
     upper = np.maximum(upper, lower)
+    if robot.base_nv:
+        linear, angular = robot.base_velocity_limit
+        base = velocity_scale * dt_s * np.repeat([linear, angular], 3)
+        if max_step is not None:
+            base = np.minimum(base, max_step)
+        lower, upper = np.concatenate([-base, lower]), np.concatenate([base, upper])
     return lower, upper
 
 
@@ -77,18 +97,16 @@ class DiffIkSolver:
         self.velocity_scale = float(velocity_scale)
         self.position_margin = float(position_margin)
         self.max_step = max_step
-        n = robot.n_joints
-        self._qp = proxsuite.proxqp.dense.QP(n, 0, 0, True)  # box constraints only
-        self._qp.settings.eps_abs = 1e-9
-        self._qp.settings.eps_rel = 0.0
-        self._qp.settings.verbose = False
+        self._qp: proxsuite.proxqp.dense.QP | None = None
+        self._dims: tuple[int, int] = (-1, -1)
         self._initialised = False
+        self._support = SupportPolygon()
         self.last_status: str = "not run"
         self.last_cost: float = float("nan")
 
     def build(self, q: np.ndarray, tasks: Sequence[Task]) -> tuple[np.ndarray, np.ndarray]:
         """Hessian H and gradient g of the QP objective (0.5 dq'H dq + g'dq)."""
-        n = self.robot.n_joints
+        n = self.robot.nv
         hessian = self.damping * np.eye(n)
         gradient = np.zeros(n)
         for task in tasks:
@@ -101,38 +119,95 @@ class DiffIkSolver:
                 hessian += task.lm_damping * float(error @ (weights * error)) * np.eye(n)
         return hessian, gradient
 
-    def solve(self, q: np.ndarray, tasks: Sequence[Task], dt_s: float) -> np.ndarray:
-        """Joint step dq (name-ordered) for one period ``dt_s``; q + dq stays within limits."""
+    def _problem(self, n_eq: int, n_in: int) -> proxsuite.proxqp.dense.QP:
+        if self._qp is None or self._dims != (n_eq, n_in):
+            # Contact sets change rarely (a step, a lift-off): a new problem then is cheap.
+            self._qp = proxsuite.proxqp.dense.QP(self.robot.nv, n_eq, n_in, True)
+            self._qp.settings.eps_abs = 1e-9
+            self._qp.settings.eps_rel = 0.0
+            # The default 1e-4 infeasibility tests flagged feasible problems (a far target's
+            # large gradient against saturated boxes) as primal infeasible.
+            self._qp.settings.eps_primal_inf = 1e-12
+            self._qp.settings.eps_dual_inf = 1e-12
+            self._qp.settings.verbose = False
+            self._qp.settings.initial_guess = (
+                proxsuite.proxqp.InitialGuess.WARM_START_WITH_PREVIOUS_RESULT
+            )
+            self._dims = (n_eq, n_in)
+            self._initialised = False
+        return self._qp
+
+    def _run(self, hessian, gradient, eq, ineq, lower, upper) -> np.ndarray | None:
+        a_eq, b_eq = eq if eq is not None else (None, None)
+        c_in, u_in = ineq if ineq is not None else (None, None)
+        l_in = None if c_in is None else u_in - _ROW_SPAN
+        qp = self._problem(0 if a_eq is None else len(b_eq), 0 if c_in is None else len(u_in))
+        warm = self._initialised
+        if warm:
+            qp.update(H=hessian, g=gradient, A=a_eq, b=b_eq, C=c_in, l=l_in, u=u_in,
+                      l_box=lower, u_box=upper)
+        else:
+            qp.init(hessian, gradient, a_eq, b_eq, c_in, l_in, u_in, lower, upper)
+        qp.solve()
+        if warm and qp.results.info.status not in _OK:
+            # A warm start from a far-off previous answer can fail on a feasible problem
+            # (seen with saturated boxes and the balance rows): retry from scratch.
+            qp.init(hessian, gradient, a_eq, b_eq, c_in, l_in, u_in, lower, upper)
+            qp.solve()
+        self._initialised = True
+        status = qp.results.info.status
+        dq = np.array(qp.results.x)
+        if status not in _OK or not np.all(np.isfinite(dq)):
+            self._initialised = False
+            self.last_status = f"qp failed: {status.name}"
+            return None
+        dq = np.clip(dq, lower, upper)  # solver tolerance may overshoot the box by ~1e-9
+        if a_eq is not None and np.max(np.abs(a_eq @ dq - b_eq)) > _EQ_TOL:
+            self.last_status = "contacts not satisfiable within the limits"
+            return None
+        self.last_cost = float(qp.results.info.objValue)
+        return dq
+
+    def solve(
+        self,
+        q: np.ndarray,
+        tasks: Sequence[Task],
+        dt_s: float,
+        contacts: Sequence[Contact] = (),
+        com_margin_m: float | None = None,
+    ) -> np.ndarray:
+        """Tangent step dq (nv) for one period ``dt_s``; q (+) dq stays within the limits and
+        keeps the contacts. ``com_margin_m``: also keep the CoM this far inside the support
+        polygon of the contacts."""
         q = self.robot.check_q(q)
         if not (np.isfinite(dt_s) and dt_s > 0.0):
             raise ValueError(f"dt_s must be > 0, got {dt_s}")
         lower, upper = step_bounds(
             self.robot, q, dt_s, self.velocity_scale, self.position_margin, self.max_step
         )
+        zero = np.clip(np.zeros(self.robot.nv), lower, upper)
         if not tasks:
             self.last_status = "no tasks"
-            return np.clip(np.zeros_like(q), lower, upper)
+            return zero
         hessian, gradient = self.build(q, tasks)
-        if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(gradient))):
+        eq = None
+        if contacts:
+            blocks = [c.equality(self.robot, q) for c in contacts]
+            eq = (np.vstack([a for a, _ in blocks]), np.concatenate([b for _, b in blocks]))
+        ineq = None
+        if com_margin_m is not None and contacts:
+            halfplanes = self._support.halfplanes(contacts)
+            ineq = com_support_inequality(self.robot, q, halfplanes, com_margin_m)
+        terms = [hessian, gradient] + ([] if eq is None else list(eq))
+        terms += [] if ineq is None else list(ineq)
+        if not all(math.isfinite(float(np.sum(t))) for t in terms):  # one NaN/inf poisons a sum
             self.last_status = "non-finite task terms"
-            return np.clip(np.zeros_like(q), lower, upper)
-        if not self._initialised:
-            self._qp.settings.initial_guess = (
-                proxsuite.proxqp.InitialGuess.WARM_START_WITH_PREVIOUS_RESULT
-            )
-            self._qp.init(hessian, gradient, None, None, None, None, None, lower, upper)
-            self._initialised = True
-        else:
-            self._qp.update(H=hessian, g=gradient, l_box=lower, u_box=upper)
-        self._qp.solve()
-        status = self._qp.results.info.status
-        dq = np.array(self._qp.results.x)
-        if status not in _OK or not np.all(np.isfinite(dq)):
-            # No trustworthy answer: standing still is always safe.
-            self.last_status = f"qp failed: {status.name}"
-            self._initialised = False
-            return np.clip(np.zeros_like(q), lower, upper)
+            return zero
+        dq = self._run(hessian, gradient, eq, ineq, lower, upper)
+        if dq is None and ineq is not None:
+            # Balance rows fight the limits (CoM already outside): keep contacts and limits.
+            dq = self._run(hessian, gradient, eq, None, lower, upper)
+        if dq is None:
+            return zero  # no trustworthy answer: standing still keeps every contact
         self.last_status = "solved"
-        self.last_cost = float(self._qp.results.info.objValue)
-        # Solver tolerance may overshoot the box by ~1e-9: clip so limits hold exactly.
-        return np.clip(dq, lower, upper)
+        return dq
