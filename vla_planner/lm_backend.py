@@ -125,6 +125,21 @@ class TransformersBackend:
                 results.append(TextScore(total, len(ids)))
         return results
 
+    def generate(self, prompt: str, max_new_tokens: int = 64, stop: str = "\n\n") -> str:
+        """Greedy continuation of `prompt` (for the generate-then-parse baseline), cut at
+        `stop`. Does not touch the scoring cache."""
+        if not isinstance(prompt, str) or not prompt:
+            raise ValueError("prompt must be a non-empty string")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        ids = self._torch.tensor([self._encode(prompt)])
+        with self._lock, self._torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids, attention_mask=self._torch.ones_like(ids), do_sample=False,
+                max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.eos_token_id)
+        text = self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        return text.split(stop, 1)[0]
+
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
         """Render chat messages with the model's template, ready for the assistant's turn."""
         return self.tokenizer.apply_chat_template(

@@ -7,6 +7,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.client import Client
@@ -18,9 +19,21 @@ from visualization_msgs.msg import MarkerArray
 from vla_bringup.commander import wait_for
 from vla_bringup.markers import planner_markers
 from vla_bringup.node_runner import run_node
+from vla_bringup.provider_watch import ProviderWatch
 from vla_bringup.qos import ESTOP_STATE_QOS, REGISTRY_QOS
+from vla_perception.objects import SHAPE_WORDS
+from vla_planner.embedder import MiniLMEmbedder
+from vla_planner.generate import run_generated_task
+from vla_planner.grounding import (
+    DenyList,
+    Grounder,
+    TaskScope,
+    check_call,
+    plannable_objects,
+)
 from vla_planner.lm_backend import TransformersBackend
 from vla_planner.prompt import (
+    ANY_KIND,
     DONE_CANDIDATE,
     Candidate,
     ObjectRef,
@@ -41,6 +54,8 @@ from vla_skills.base import NO_OBJECTS_YET
 from vla_stack.action import ExecuteSkill, ExecuteTask
 from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, SkillDescription
 from vla_stack.srv import QueryAffordance
+
+PLANNER_MODES = ("saycan", "generate")
 
 
 @dataclass
@@ -75,13 +90,21 @@ class PlannerNode(Node):
         self.declare_parameter("skill_timeout_s", 120.0)
         self.declare_parameter("startup_wait_s", 10.0)
         self.declare_parameter("num_threads", 2)   # torch threads for the language model
+        names = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
+        self.declare_parameter("deny_skills", [""], names)    # never run these skills
+        self.declare_parameter("deny_objects", [""], names)   # never touch these (fnmatch names)
+        self.declare_parameter("grounding", True)  # absent objects -> infeasible; only named ones
+        self.declare_parameter("mode", "saycan")   # saycan | generate (the eval baseline)
+        if self.get_parameter("mode").value not in PLANNER_MODES:
+            raise ValueError(f"mode must be one of {PLANNER_MODES}")
         model_path = self.get_parameter("model_path").value or None
         started = time.monotonic()
         self.backend = TransformersBackend(model_path,
                                            num_threads=int(self.get_parameter("num_threads").value))
         # the few-shot header is the same for every task: compute its cache once, now
         self.backend.score(PromptBuilder().build("warm up", []), [DONE_CANDIDATE.text])
-        self.get_logger().info(f"language model {self.backend.name} ready in "
+        self.grounder = Grounder(MiniLMEmbedder())
+        self.get_logger().info(f"language model {self.backend.name} and embedder ready in "
                                f"{time.monotonic() - started:.1f} s")
         self.group = ReentrantCallbackGroup()
         self.lock = threading.Lock()
@@ -103,6 +126,9 @@ class PlannerNode(Node):
         # timer: the check must go on while the simulator (the sim clock) is paused or gone
         self.create_timer(0.25, self.drop_vanished_providers, callback_group=self.group,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # a crashed provider stays in the graph for the DDS lease (~20 s): liveliness + probe
+        self.provider_watch = ProviderWatch(self, self.group, self.all_offers,
+                                            self.suspend_provider, self.restore_offers)
         self.status_pub = self.create_publisher(PlannerStatus, "/planner/status", 10)
         self.markers_pub = self.create_publisher(MarkerArray, "/planner/markers", 10)
         self.server = ActionServer(
@@ -144,25 +170,42 @@ class PlannerNode(Node):
             if gone:
                 self.prune_clients()
 
+    def all_offers(self) -> list[RegisteredSkill]:
+        with self.lock:
+            return self.all_offers_locked()
+
+    def suspend_provider(self, provider: str) -> list[RegisteredSkill]:
+        with self.lock:
+            offers = [o for o in self.all_offers_locked() if o.provider == provider]
+            changed = self.registry.remove_provider(provider)
+            self.prune_clients()
+        self.get_logger().warning(f"{provider} stopped answering (crashed?); skills affected: "
+                                  f"{', '.join(changed) or 'none'}")
+        return offers
+
+    def all_offers_locked(self) -> list[RegisteredSkill]:
+        """Every live offer, also the standby ones; call with self.lock held."""
+        return [o for s in self.registry.skills() for o in self.registry.offers(s.name)]
+
+    def restore_offers(self, offers: list[RegisteredSkill]) -> None:
+        with self.lock:
+            for offer in offers:
+                self.registry.update(offer, True)
+            self.prune_clients()
+        self.get_logger().info(f"{offers[0].provider} answers again: its skills are back")
+
     def on_estop(self, msg: Bool) -> None:
         if msg.data and not self.estopped:
             self.get_logger().warning("emergency stop: aborting any task, refusing new ones")
         self.estopped = bool(msg.data)
 
     def on_objects(self, msg: SceneObjects) -> None:
-        refs, used_words = [], set()
-        for o in msg.objects:
-            words = o.description.strip() or o.name.replace("_", " ")
-            if words in used_words:  # two "red cube"s: the LM must be able to tell them apart
-                words = o.name.replace("_", " ")
-            try:
-                ref = ObjectRef(o.name, words, o.kind or "graspable")
-            except ValueError:
-                continue  # nameless or wordless entries cannot be planned with
-            if ref.description in used_words or any(r.name == ref.name for r in refs):
-                continue
-            used_words.add(ref.description)
-            refs.append(ref)
+        refs, rejected = plannable_objects(
+            (o.name, o.description, o.color, SHAPE_WORDS.get(o.shape, o.shape), o.kind)
+            for o in msg.objects)
+        if rejected:
+            self.get_logger().warning(f"objects ignored (no plain-word description): "
+                                      f"{', '.join(n[:40] for n in rejected)}")
         with self.lock:
             self.objects = refs
 
@@ -255,12 +298,31 @@ class PlannerNode(Node):
                 return answer
             time.sleep(0.25)
 
-    def world_state(self) -> tuple[list[Candidate], list[float]]:
+    def snapshot(self) -> tuple[list[SkillSpec], list[ObjectRef]]:
+        """The registry's current skills and the latest perceived objects."""
         with self.lock:
             skills = [SkillSpec(s.name, s.text_template,
                                 dict(zip(s.arg_names, s.arg_kinds, strict=True)))
                       for s in self.registry.skills()]
             objects = list(self.objects or [])
+        return skills, objects
+
+    def task_scope(self, instruction: str) -> TaskScope:
+        """Grounding of the instruction in the current scene, and the deny-list (read per task,
+        so `ros2 param set` takes effect from the next task)."""
+        deny = DenyList.from_lists(self.get_parameter("deny_skills").value or [],
+                                   self.get_parameter("deny_objects").value or [])
+        if not self.get_parameter("grounding").value:
+            return TaskScope(None, deny)
+        skills, objects = self.snapshot()
+        destination_kinds = {kind for s in skills for kind in list(s.arg_kinds.values())[1:]}
+        grounding = self.grounder.ground(
+            instruction, objects, None if ANY_KIND in destination_kinds else destination_kinds)
+        self.get_logger().info(f"grounding {instruction!r}: {grounding.describe()}")
+        return TaskScope(grounding, deny)
+
+    def world_state(self) -> tuple[list[Candidate], list[float]]:
+        skills, objects = self.snapshot()
         candidates = make_candidates(skills, objects)
         affordances = self.affordances(candidates)
         self.state_ready_at = time.perf_counter()  # on_choice measures ranking from here
@@ -275,6 +337,9 @@ class PlannerNode(Node):
         skill = self.registry.get(candidate.skill)
         if skill is None:
             return result(False, f"skill {candidate.skill!r} is no longer registered")
+        problem = check_call(candidate, *self.snapshot())  # the scene may have changed
+        if problem is not None:
+            return result(False, f"not sent: {problem}")
         with self.clients_for(skill) as (client, _):
             if not client.wait_for_server(timeout_sec=5.0):
                 return result(False, f"skill server for {candidate.skill!r} is not available")
@@ -345,18 +410,23 @@ class PlannerNode(Node):
 
         with self.busy:
             try:
-                outcome = run_task(
+                scope = self.task_scope(goal.instruction)
+                run = run_task if self.get_parameter("mode").value == "saycan" else self.generated
+                outcome = run(
                     goal.instruction, planner, self.world_state,
                     lambda c: self.run_skill(c, goal_handle), max_steps=max_steps,
                     on_step=on_step, on_choice=on_choice,
                     is_cancelled=lambda: goal_handle.is_cancel_requested or self.estopped,
-                    min_affordance=float(self.get_parameter("min_affordance").value))
+                    min_affordance=float(self.get_parameter("min_affordance").value),
+                    scope=scope)
             except Exception as exc:  # noqa: BLE001 - the task ends, the node stays up
                 self.get_logger().error(f"task aborted by a planning error: {exc!r}")
                 outcome = TaskResult("aborted", (), f"planning error: {exc}")
         self.publish_status(goal.instruction, "finished", len(steps), [], None)
         reason = "emergency stop" if self.estopped and outcome.outcome == "aborted" \
             else outcome.reason
+        if outcome.notes:
+            reason = f"{reason} [{outcome.notes}]"
         self.get_logger().info(f"task {goal.instruction!r}: {outcome.outcome} ({reason})")
         result = ExecuteTask.Result(outcome=outcome.outcome, success=outcome.success,
                                     message=reason, steps=steps)
@@ -367,6 +437,16 @@ class PlannerNode(Node):
         else:
             goal_handle.abort()
         return result
+
+    def generated(self, instruction: str, planner: SayCanPlanner, get_state, execute, *,
+                  max_steps: int, on_step, scope: TaskScope, **_unused) -> TaskResult:
+        """The generate-then-parse baseline, called like run_task."""
+        def rewrite(line: str) -> str:  # the LM's object words -> perception's
+            return self.grounder.ground(line, self.snapshot()[1]).lm_instruction()
+
+        return run_generated_task(instruction, planner.backend.generate, get_state, execute,
+                                  self.grounder.embedder, planner.prompt, max_steps=max_steps,
+                                  on_step=on_step, scope=scope, rewrite=rewrite)
 
     def publish_status(self, instruction: str, state: str, index: int, ranked, chosen) -> None:
         msg = PlannerStatus(instruction=instruction, state=state, step_index=index,

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 DONE = "done"
+ANY_KIND = "any"  # a skill slot of this kind takes any object
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 
@@ -83,7 +84,8 @@ def make_candidates(skills: Sequence[SkillSpec], objects: Sequence[ObjectRef]) -
     candidates = []
     for skill in skills:
         slots = list(skill.arg_kinds)
-        choices = [[o for o in objects if skill.arg_kinds[s] in o.kinds] for s in slots]
+        choices = [[o for o in objects if skill.arg_kinds[s] in o.kinds | {ANY_KIND}]
+                   for s in slots]
         for binding in itertools.product(*choices):
             if len({o.name for o in binding}) != len(binding):
                 continue  # one object cannot fill two slots ("put the bin in the bin")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from vla_planner.grounding import TaskScope
 from vla_planner.lm_backend import ScoringBackend
 from vla_planner.prompt import Candidate, HistoryItem, PromptBuilder, clean_instruction
 
@@ -48,6 +49,7 @@ class TaskResult:
     outcome: str  # one of OUTCOMES
     steps: tuple[ExecutedStep, ...]
     reason: str = ""
+    notes: str = ""  # grounding: ambiguous references and what the language model chose
 
     @property
     def success(self) -> bool:
@@ -139,12 +141,15 @@ def run_task(
     is_cancelled: Callable[[], bool] | None = None,
     max_consecutive_failures: int = 3,
     min_affordance: float = 0.1,
+    scope: TaskScope | None = None,
 ) -> TaskResult:
     """The SayCan loop: observe, rank, execute the best, record the outcome, until `done`.
 
     get_state returns this step's candidates (including `done`) and their affordances.
     on_choice(step_index, ranking) runs before executing; on_step after. Any callback may raise
-    TaskCancelledError; is_cancelled is polled between steps.
+    TaskCancelledError; is_cancelled is polled between steps. `scope` (grounding + deny-list)
+    makes a task that names absent objects infeasible up front and removes every candidate
+    the task may not touch before the language model sees it.
     """
     clean_instruction(instruction)
     if max_steps < 1 or max_consecutive_failures < 1:
@@ -154,8 +159,13 @@ def run_task(
     failures_in_row = 0
 
     def finish(outcome: str, reason: str) -> TaskResult:
-        return TaskResult(outcome, tuple(steps), reason)
+        notes = scope.report([s.choice.candidate for s in steps]) if scope is not None else ""
+        return TaskResult(outcome, tuple(steps), reason, notes)
 
+    infeasible = scope.infeasible_reason() if scope is not None else None
+    lm_instruction = scope.lm_instruction(instruction) if scope is not None else instruction
+    if infeasible is not None:
+        return finish("infeasible", infeasible)
     try:
         for step_index in range(max_steps):
             if is_cancelled is not None and is_cancelled():
@@ -165,6 +175,10 @@ def run_task(
             affordances = validate_candidates(candidates, affordances)
             if not any(c.is_done for c in candidates):
                 raise ValueError("candidates must include `done`")
+            if scope is not None:
+                candidates, affordances = scope.filter(candidates, affordances)
+                if not steps and all(c.is_done for c in candidates):
+                    return finish("infeasible", "no allowed skill applies to the named objects")
             best_skill_can = max(
                 (a for c, a in zip(candidates, affordances, strict=True) if not c.is_done),
                 default=0.0,
@@ -172,7 +186,7 @@ def run_task(
             if not steps and planner.use_affordances and best_skill_can < min_affordance:
                 return finish("infeasible", "no skill is applicable in the initial state")
             t0 = time.perf_counter()
-            ranking = planner.rank(instruction, history, candidates, affordances)
+            ranking = planner.rank(lm_instruction, history, candidates, affordances)
             planner_ms = (time.perf_counter() - t0) * 1e3
             best = ranking[0]
             if on_choice is not None:
