@@ -3,7 +3,8 @@
 Pure part: the registry keeps every live offer (newest wins, an older provider takes over again
 when the newer leaves) and the graph watch's grace period. ROS part (real nodes, real DDS): a
 second `pick` provider replaces the first while both run, the planner's goal goes to the new one
-and its old clients are destroyed; stopping a skill node removes its skills from the candidates.
+and its old clients are destroyed; stopping a skill node removes its skills from the candidates;
+a killed one is dropped without waiting for the DDS lease.
 """
 
 import os
@@ -89,7 +90,9 @@ def test_skills_cli_shows_who_provides_what():
 
 
 def vla_skills(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vla_bringup.cli", "skills", *args],
+    # a long listen: discovery takes up to ~3 s here, more on a loaded machine
+    return subprocess.run([sys.executable, "-m", "vla_bringup.cli", "skills", *args, "--wait",
+                           "8"],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -174,7 +177,8 @@ def test_second_provider_takes_pick_and_a_stopped_node_leaves_the_candidates(sta
                               "planner", 50), 10.0), processes.log_tail("planner", 50)
         print(f"planner dropped 'place' {time.monotonic() - stopped_at:.2f} s after SIGINT")
         # without affordances nothing is filtered out: the ranking lists every candidate
-        assert commander.execute_task("put the red cube in the blue bin", max_steps=1,
+        # (a task only pick can serve: the planner refuses one that needs a missing skill)
+        assert commander.execute_task("pick up the green cube", max_steps=1,
                                       ignore_affordances=True)
         feedback = first_ranking(commander, 120.0)
         skills = {c.call.skill for c in feedback.candidates}
@@ -185,5 +189,15 @@ def test_second_provider_takes_pick_and_a_stopped_node_leaves_the_candidates(sta
         listed = vla_skills("list")
         assert listed.returncode == 0 and "place" not in listed.stdout, listed.stdout
         assert "/learned_skills" in listed.stdout and "/arm_skills" not in listed.stdout
+
+        # a provider killed outright (no goodbye; the graph keeps it for the DDS lease): its
+        # registry writer's liveliness lapses and the planner finds it no longer answers
+        killed_at = time.monotonic()
+        extra.processes["learned_skills"].kill()
+        extra.processes["learned_skills"].wait(10.0)
+        assert wait_until(lambda: "/learned_skills stopped answering" in processes.log_tail(
+            "planner", 80), 30.0), processes.log_tail("planner", 80)
+        print(f"planner dropped the killed provider {time.monotonic() - killed_at:.2f} s "
+              "after SIGKILL")
         assert wait_until(lambda: not any(n.startswith("/skills/place")
                                           for n in planner_action_clients(commander)), 10.0)

@@ -17,7 +17,7 @@ from vla_bringup.conversions import pose_msg_from_se3
 from vla_bringup.markers import wbc_target_markers
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import load_profile, resolve_path
-from vla_bringup.qos import REGISTRY_QOS
+from vla_bringup.qos import REGISTRY_WRITER_QOS
 from vla_controller.robot_model import RobotModel
 from vla_skills.base import NO_OBJECTS_YET, Skill, SkillError, Stage, WorldSnapshot
 from vla_skills.manipulation import make_skills
@@ -78,7 +78,7 @@ class SkillServerNode(Node):
         self.target_pub = self.create_publisher(WholeBodyTarget, "/wbc/target", 10)
         self.target_markers_pub = self.create_publisher(MarkerArray, "/wbc/target_markers", 10)
         self.registry_pub = self.create_publisher(SkillDescription, "/skills/registry",
-                                                  REGISTRY_QOS)
+                                                  REGISTRY_WRITER_QOS)
         self.announce_clock = Clock(clock_type=ClockType.SYSTEM_TIME)
         self.interface_ns = "/" + str(self.get_parameter("interface_namespace").value).strip("/")
         if self.interface_ns == "/":

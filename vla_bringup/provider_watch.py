@@ -1,0 +1,120 @@
+"""Notice a skill provider that dies without a goodbye (crash, kill -9) in about a second.
+
+The ROS graph keeps a killed process's node for the DDS participant lease (~20 s with Fast DDS
+defaults). Skill servers therefore offer their registry entries with a short liveliness lease
+(REGISTRY_WRITER_QOS); when any registry writer loses liveliness, every provider is asked a
+trivial question (an empty affordance batch) on a client made when the provider first appeared
+(so it is already matched), and the ones that do not answer are suspended. A suspended provider
+that answers later (it was only slow) is restored; one that leaves the graph is forgotten.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import SubscriptionEventCallbacks
+
+from vla_bringup.qos import REGISTRY_LIVELINESS_QOS
+from vla_planner.registry import RegisteredSkill
+from vla_stack.msg import SkillDescription
+from vla_stack.srv import QueryAffordance
+
+
+class ProviderWatch:
+    def __init__(self, node, callback_group,
+                 offers: Callable[[], list[RegisteredSkill]],
+                 suspend: Callable[[str], list[RegisteredSkill]],
+                 restore: Callable[[list[RegisteredSkill]], None],
+                 probe_timeout_s: float = 1.0) -> None:
+        """offers(): every registered offer; suspend(provider): remove its offers and return
+        them; restore(offers): put them back. All three are the node's, under its own lock."""
+        self.node, self.group = node, callback_group
+        self.offers, self.suspend, self.restore = offers, suspend, restore
+        self.probe_timeout_s = probe_timeout_s
+        self.lock = threading.Lock()
+        self.clients: dict[str, tuple[str, object]] = {}   # provider -> (service, client)
+        self.suspended: dict[str, list[RegisteredSkill]] = {}
+        self.checking = threading.Lock()
+        # a second subscription only for the liveliness events: it asks for a finite lease, so a
+        # writer that offers none (an old skill server) is merely not watched, not cut off
+        node.create_subscription(
+            SkillDescription, "/skills/registry", lambda _msg: None, REGISTRY_LIVELINESS_QOS,
+            callback_group=callback_group,
+            event_callbacks=SubscriptionEventCallbacks(liveliness=self.on_liveliness,
+                                                       incompatible_qos=lambda _info: None))
+        node.create_timer(1.0, self.recheck_suspended, callback_group=callback_group,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def client_for(self, provider: str, service: str):
+        with self.lock:
+            known = self.clients.get(provider)
+            if known is None or known[0] != service:
+                if known is not None:
+                    self.node.destroy_client(known[1])
+                known = (service, self.node.create_client(QueryAffordance, service,
+                                                          callback_group=self.group))
+                self.clients[provider] = known
+            return known[1]
+
+    def track(self) -> dict[str, str]:
+        """Make sure every provider has a probe client (created ahead of any crash, so it is
+        matched when needed); returns provider -> affordance service."""
+        services = {}
+        for offer in self.offers():
+            services.setdefault(offer.provider, offer.affordance_service)
+        for provider, service in services.items():
+            self.client_for(provider, service)
+        with self.lock:
+            for provider in set(self.clients) - set(services) - set(self.suspended):
+                self.node.destroy_client(self.clients.pop(provider)[1])
+        return services
+
+    def answers(self, provider: str, service: str) -> bool:
+        client = self.client_for(provider, service)
+        future = client.call_async(QueryAffordance.Request())
+        deadline = time.monotonic() + self.probe_timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not future.done():
+            client.remove_pending_request(future)
+        return future.done()
+
+    def on_liveliness(self, info) -> None:
+        if info.not_alive_count_change <= 0:
+            self.track()   # a writer appeared: give it a probe client now
+            return
+        self.checking.acquire()   # a second loss during a check: check again after it
+        try:
+            for provider, service in self.track().items():
+                if not self.answers(provider, service):
+                    self.suspended[provider] = self.suspend(provider)
+        finally:
+            self.checking.release()
+
+    def recheck_suspended(self) -> None:
+        if not self.checking.acquire(blocking=False):
+            return
+        try:
+            self._recheck_suspended()
+        finally:
+            self.checking.release()
+
+    def _recheck_suspended(self) -> None:
+        if not self.suspended:
+            self.track()
+            return
+        graph = {f"{ns.rstrip('/')}/{name}"
+                 for name, ns in self.node.get_node_names_and_namespaces()}
+        for provider in list(self.suspended):
+            offers = self.suspended[provider]
+            if provider not in graph:
+                del self.suspended[provider]
+                with self.lock:
+                    known = self.clients.pop(provider, None)
+                if known is not None:
+                    self.node.destroy_client(known[1])
+            elif offers and self.answers(provider, offers[0].affordance_service):
+                self.restore(self.suspended.pop(provider))
