@@ -36,7 +36,7 @@ from vla_controller.locomotion.quadruped import (  # noqa: E402
     QuadrupedState,
     roll_pitch,
 )
-from vla_sim.scene import load_scene  # noqa: E402
+from vla_sim.scene import Scene  # noqa: E402
 from vla_sim.world import SimWorld  # noqa: E402
 
 MAX_TILT_DEG = 30.0       # "upright" while walking
@@ -138,10 +138,10 @@ def test_foothold_sign_conventions():
     nominal = np.array([0.19, 0.14, -0.28])  # front-left
     zero = np.zeros(3)
 
-    def foothold(v_cmd=zero, yaw_rate=0.0, v_meas=None):
+    def foothold(v_cmd=zero, yaw_rate=0.0, v_meas=None, height_m=0.0):
         v_meas = v_cmd if v_meas is None else v_meas
         return raibert_foothold(nominal, np.asarray(v_cmd, float), yaw_rate,
-                                np.asarray(v_meas, float), 0.2, 0.1, 0.12)
+                                np.asarray(v_meas, float), 0.2, 0.1, 0.12, height_m)
 
     assert foothold() == pytest.approx(nominal[:2])
     fwd = foothold([0.5, 0.0, 0.0])
@@ -153,6 +153,11 @@ def test_foothold_sign_conventions():
     assert np.hypot(*turned) == pytest.approx(np.hypot(*nominal[:2]))
     # faster than commanded: step further ahead to brake (Raibert)
     assert foothold([0.3, 0, 0], v_meas=[0.5, 0, 0])[0] > foothold([0.3, 0, 0])[0]
+    # curving left at speed: land further right (outwards), so the ground pushes inwards
+    curve = ([0.5, 0.0, 0.0], 1.0)
+    assert foothold(*curve, height_m=0.3)[1] < foothold(*curve)[1]
+    assert foothold(*curve, height_m=0.3)[1] - foothold(*curve)[1] == pytest.approx(
+        -0.3 / 9.81 * 0.5 * 1.0)
     far = foothold([5.0, 5.0, 0.0])  # capped
     assert np.hypot(*(far - nominal[:2])) == pytest.approx(0.12)
 
@@ -216,15 +221,25 @@ def test_commands_beyond_the_profile_limits_are_clamped(profile):
     loco = QuadrupedLocomotion(profile)
     state = _standing_state(loco, profile)
     for _ in range(1500):  # 3 s: stand up to height, then ramp the command
-        loco.update(state, (50.0, -50.0, 50.0), 0.002)
+        loco.update(state, (50.0, -50.0, 0.0), 0.002)
     limits = loco.params.max_velocity
-    assert loco.status.cmd_twist == pytest.approx([limits[0], -limits[1], limits[2]])
+    assert loco.status.cmd_twist == pytest.approx([limits[0], -limits[1], 0.0])
+    for _ in range(1500):  # and turning: the speed drops to keep |v| |w| under the cap
+        loco.update(state, (50.0, -50.0, 50.0), 0.002)
+    vx, vy, yaw_rate = loco.status.cmd_twist
+    assert yaw_rate == pytest.approx(limits[2])
+    assert math.hypot(vx, vy) * yaw_rate == pytest.approx(
+        loco.params.max_turn_acceleration_m_s2)
+    assert vx / vy == pytest.approx(-limits[0] / limits[1])  # same direction
 
 
 def test_velocity_feedforward_is_the_derivative_of_the_position_targets(profile):
     """Swing legs (no weight torque): q_dot sent = d(q sent)/dt, via the leg Jacobian."""
     loco = QuadrupedLocomotion(profile)
-    state = _standing_state(loco, profile)
+    standing = _standing_state(loco, profile)
+    # the body moving as commanded: no tracking error, so footholds hold still in a swing
+    state = QuadrupedState(standing.joint_positions_rad, np.zeros(12), standing.base_quat_wxyz,
+                           np.array([0.4, 0.1, 0.0]), np.array([0.0, 0.0, 0.3]))
     dt = 0.002
     for _ in range(500):  # stand up to height, start trotting
         loco.update(state, (0.4, 0.1, 0.3), dt)
@@ -291,7 +306,8 @@ class Driver:
     """Runs the controller at the profile's rate against the sim, in sim time."""
 
     def __init__(self, profile: dict) -> None:
-        self.world = SimWorld(profile, load_scene(profile["default_scene"]))
+        # an open floor: the field's objects are not what these tests are about
+        self.world = SimWorld(profile, Scene(robot=profile["name"], objects=()))
         self.loco = QuadrupedLocomotion(profile)
         assert list(self.loco.joint_names) == self.world.joint_names
         self.dt_s = 1.0 / float(profile["control_rate_hz"])

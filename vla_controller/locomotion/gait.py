@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+GRAVITY_M_S2 = 9.81
+
 
 def trot_phase_offsets(feet_base_m: np.ndarray, leg_names: Sequence[str]) -> dict[str, float]:
     """Trot: diagonal pairs half a cycle apart. The pairs come from where the feet are
@@ -122,15 +124,19 @@ def swing_foot(start_base_m: np.ndarray, end_base_m: np.ndarray, progress: float
 
 def raibert_foothold(nominal_base_m: np.ndarray, cmd_velocity_base_m_s: np.ndarray,
                      cmd_yaw_rate_rad_s: float, velocity_base_m_s: np.ndarray,
-                     stance_s: float, feedback_s: float, max_offset_m: float) -> np.ndarray:
+                     stance_s: float, feedback_s: float, max_offset_m: float,
+                     body_height_m: float = 0.0) -> np.ndarray:
     """Touch-down point (x, y in the base frame) for a foot whose nominal stance point is
     `nominal_base_m`.
 
     During stance the ground slides under the body at the commanded twist; landing half a
     stance ahead of the nominal point (and turned by half the stance's yaw) puts the foot
     under its hip mid-stance. The feedback term `feedback_s * (v - v_cmd)` steps towards a
-    velocity error (Raibert; feedback_s ~ sqrt(h / g) is the capture point's). The offset from
-    nominal is capped at `max_offset_m` so a wild command or estimate cannot overreach.
+    velocity error (Raibert; feedback_s ~ sqrt(h / g) is the capture point's). Turning while
+    moving, the feet also land (h / 2g) (v x w) outwards: the ground then pushes the body
+    towards the turn's centre (the centripetal force a curve needs; `body_height_m` = h, 0
+    leaves it out). The offset from nominal is capped at `max_offset_m` so a wild command or
+    estimate cannot overreach.
     """
     half_yaw = 0.5 * cmd_yaw_rate_rad_s * stance_s
     c, s = math.cos(half_yaw), math.sin(half_yaw)
@@ -138,6 +144,10 @@ def raibert_foothold(nominal_base_m: np.ndarray, cmd_velocity_base_m_s: np.ndarr
                        s * nominal_base_m[0] + c * nominal_base_m[1]])
     target = (turned + 0.5 * stance_s * cmd_velocity_base_m_s[:2]
               + feedback_s * (velocity_base_m_s[:2] - cmd_velocity_base_m_s[:2]))
+    # v x w with w along z: (vy w, -vx w)
+    centrifugal_s2 = body_height_m / GRAVITY_M_S2
+    target[0] += centrifugal_s2 * velocity_base_m_s[1] * cmd_yaw_rate_rad_s
+    target[1] -= centrifugal_s2 * velocity_base_m_s[0] * cmd_yaw_rate_rad_s
     offset = target - nominal_base_m[:2]
     norm = float(np.hypot(*offset))
     if norm > max_offset_m:

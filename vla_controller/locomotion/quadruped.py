@@ -30,6 +30,7 @@ import numpy as np
 import pinocchio as pin
 
 from vla_controller.locomotion.gait import (
+    GRAVITY_M_S2,
     GaitSchedule,
     raibert_foothold,
     swing_foot,
@@ -37,7 +38,6 @@ from vla_controller.locomotion.gait import (
 )
 from vla_controller.locomotion.leg_kinematics import LegKinematics, legs_from_urdf
 
-GRAVITY_M_S2 = 9.81
 POSTURES = ("stand", "sit")
 _CMD_EPS = 1e-3          # |cmd| below this (m/s, rad/s) counts as "stand still"
 _HEIGHT_TOL_M = 1e-3     # posture height reached
@@ -63,6 +63,7 @@ class LocomotionParams:
     stance_length_m: float
     max_velocity: tuple[float, float, float]       # vx m/s, vy m/s, yaw rate rad/s
     max_acceleration: tuple[float, float, float]   # m/s^2, m/s^2, rad/s^2
+    max_turn_acceleration_m_s2: float               # |v| |yaw rate| cap
     velocity_feedback_s: float
     velocity_integral_gain: float
     max_foot_offset_m: float
@@ -89,8 +90,9 @@ class LocomotionParams:
                 raise ValueError(f"locomotion.{key} must be 3 positive numbers, got {vec}")
             values[key] = vec
         params = cls(**values)
-        for name in ("gait_period_s", "step_height_m", "body_height_m", "sit_height_m",
-                     "stance_width_m", "stance_length_m", "max_foot_offset_m",
+        for name in ("gait_period_s", "step_height_m", "max_turn_acceleration_m_s2",
+                     "body_height_m", "sit_height_m", "stance_width_m", "stance_length_m",
+                     "max_foot_offset_m",
                      "posture_transition_s", "velocity_filter_s", "fall_tilt_deg"):
             value = getattr(params, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -206,6 +208,8 @@ class QuadrupedLocomotion:
         self._was_swinging = [False] * 4
         self._cmd = np.zeros(3)
         self._twist_filtered = np.zeros(3)     # measured vx, vy, yaw rate (base frame)
+        self._twist_stride = np.zeros(3)       # the same averaged over about a stride
+        self._cmd_steady_s = 0.0               # how long the ramped command has not changed
         self._twist_correction = np.zeros(3)   # integral of the twist error, added in stance
         self.status = LocomotionStatus(posture="stand", posture_reached=False, walking=False,
                                        fallen=False)
@@ -253,6 +257,8 @@ class QuadrupedLocomotion:
         alpha = min(1.0, dt_s / p.velocity_filter_s)
         measured = np.array([v_base[0], v_base[1], w_base[2]])
         self._twist_filtered += alpha * (measured - self._twist_filtered)
+        beta = min(1.0, dt_s / p.gait_period_s)
+        self._twist_stride += beta * (measured - self._twist_stride)
 
         target_h = self._target_height_m()
         standing_tall = self._posture == "stand" and abs(self._height_m - target_h) < \
@@ -289,16 +295,28 @@ class QuadrupedLocomotion:
     def _ramp_command(self, cmd: np.ndarray, dt_s: float) -> None:
         limit = np.array(self.params.max_velocity)
         target = np.clip(cmd, -limit, limit)
+        # a fast, tight curve needs more sideways grip than the trot has: slow down, keep
+        # the turn rate (the centripetal acceleration is |v| |w|)
+        lateral_m_s2 = float(np.hypot(target[0], target[1])) * abs(target[2])
+        if lateral_m_s2 > self.params.max_turn_acceleration_m_s2:
+            target[:2] *= self.params.max_turn_acceleration_m_s2 / lateral_m_s2
         step = np.array(self.params.max_acceleration) * dt_s
-        self._cmd += np.clip(target - self._cmd, -step, step)
+        change = np.clip(target - self._cmd, -step, step)
+        self._cmd += change
+        self._cmd_steady_s = 0.0 if np.any(change) else self._cmd_steady_s + dt_s
 
     def _integrate_twist_error(self, dt_s: float) -> None:
         """Stance feet slide at the commanded twist plus the integral of its tracking error:
         rolling feet, slip and compliance make the body's speed differ from the feet's, and
-        the integral removes that steady-state error. It decays while standing."""
+        the integral removes that steady-state error. It decays while standing.
+
+        It integrates only once the command has held still for a stride, and the stride-
+        averaged twist: the body lags a ramping command, and the twist swings within each
+        stride; integrating either winds the correction up into a slow oscillation."""
         if self.gait.running:
-            self._twist_correction += self.params.velocity_integral_gain * dt_s * (
-                self._cmd - self._twist_filtered)
+            if self._cmd_steady_s > self.params.gait_period_s:
+                self._twist_correction += self.params.velocity_integral_gain * dt_s * (
+                    self._cmd - self._twist_stride)
             # bounded by the command itself, so the correction fades as the command does (a
             # floor while moving holds a straight line / heading against drift)
             moving = bool(np.any(np.abs(self._cmd) > _CMD_EPS))
@@ -333,7 +351,8 @@ class QuadrupedLocomotion:
                 target[:2] = raibert_foothold(
                     self.nominal_feet_base_m[i], v_stance, stance_twist[2],
                     v_stance + np.array([*(self._twist_filtered[:2] - self._cmd[:2]), 0.0]),
-                    self.gait.stance_s, p.velocity_feedback_s, p.max_foot_offset_m)
+                    self.gait.stance_s, p.velocity_feedback_s, p.max_foot_offset_m,
+                    self._height_m)
                 target[2] = ground_z
                 self._feet[i], self._foot_velocity[i] = swing_foot(
                     self._liftoff[i], target, progress, self.gait.swing_s, p.step_height_m,
