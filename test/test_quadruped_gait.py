@@ -314,11 +314,16 @@ class Driver:
         self.substeps = max(1, round(self.dt_s / self.world.physics_dt_s))
         self.log = Run()
         self.push: tuple[float, float, float] | None = None  # (start s, duration s, force N y)
+        self.sensing_period_s = 0.0  # > 0: the state refreshes only this often (held between)
+        self._state: QuadrupedState | None = None
+        self._state_t_s = -math.inf
 
     def run(self, duration_s: float, cmd=(0.0, 0.0, 0.0)) -> None:
         end = self.world.time_s + duration_s
         while self.world.time_s < end - 1e-9:
-            state = _odom_imu_state(self.world)
+            if self.world.time_s - self._state_t_s >= self.sensing_period_s - 1e-9:
+                self._state, self._state_t_s = _odom_imu_state(self.world), self.world.time_s
+            state = self._state
             start = time.process_time()
             targets = self.loco.update(state, cmd, self.dt_s)
             self.log.tick_cpu_s.append(time.process_time() - start)
@@ -389,6 +394,17 @@ def test_trots_3m_forward_tracking_the_commanded_speed(driver):
     assert not driver.loco.status.walking
     last = t > t[-1] - 0.3
     assert np.linalg.norm(pos[last][-1, :2] - pos[last][0, :2]) < 0.015
+
+
+def test_trots_on_state_at_the_joint_state_rate(driver, profile):
+    """In the ROS stack the 500 Hz loop sees /joint_states, /odom and /imu at the sim's
+    publishing rate (the profile's joint_state_rate_hz), held in between."""
+    driver.sensing_period_s = 1.0 / float(profile["joint_state_rate_hz"])
+    driver.run(0.5)
+    driver.run(4.0, (0.5, 0.0, 0.3))
+    driver.run(1.0)
+    driver.assert_upright()
+    assert np.linalg.norm(driver.world.robot_base_pose()[0][:2]) > 1.5
 
 
 def test_turns_90_degrees_in_place(driver):
