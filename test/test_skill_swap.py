@@ -7,6 +7,7 @@ and its old clients are destroyed; stopping a skill node removes its skills from
 a killed one is dropped without waiting for the DDS lease.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -138,19 +139,35 @@ def wait_until(predicate, timeout_s: float) -> bool:
     return predicate()
 
 
-def first_ranking(commander, timeout_s: float):
-    assert wait_until(lambda: any(f.candidates for f in commander.feedback), timeout_s)
-    return next(f for f in commander.feedback if f.candidates)
+def proposed_skills(commander) -> set[str]:
+    """Skills among the candidates the planner ranked (feedback) and the steps it ran."""
+    skills = {c.call.skill for f in commander.feedback for c in f.candidates}
+    result = commander.get_task_result()
+    return skills | {s.call.skill for s in (result.steps if result else [])} - {""}
 
 
-def test_second_provider_takes_pick_and_a_stopped_node_leaves_the_candidates(stack):
+def skill_server(template, name: str, skills: list[str], namespace: str):
+    return replace(template, name=name, parameters={
+        **template.parameters, "skills": skills, "interface_namespace": namespace})
+
+
+TASK = "put the red cube in the blue bin"
+
+
+def test_providers_swap_while_the_planner_runs(stack):
     processes, commander, log_dir = stack
+    planner_log = lambda: processes.log_tail("planner", 80)  # noqa: E731
     arm_skills = next(s for s in processes.specs if s.name == "arm_skills")
-    learned = replace(arm_skills, name="learned_skills", parameters={
-        **arm_skills.parameters, "skills": ["pick"], "interface_namespace": LEARNED_NS})
     old_goals = GoalsSeen(commander, "/skills/pick/execute")
-    new_goals = GoalsSeen(commander, f"{LEARNED_NS}/pick/execute")
-    with StackProcesses([learned], log_dir / "learned", dict(os.environ)) as extra:
+    learned_goals = GoalsSeen(commander, f"{LEARNED_NS}/pick/execute")
+    second_goals = GoalsSeen(commander, f"{LEARNED_NS}2/pick/execute")
+    learned = skill_server(arm_skills, "learned_skills", ["pick"], LEARNED_NS)
+    second = skill_server(arm_skills, "learned_skills_2", ["pick"], LEARNED_NS + "2")
+    extra2 = StackProcesses([second], log_dir / "learned2", dict(os.environ))  # started in 3.
+    with StackProcesses([learned], log_dir / "learned", dict(os.environ)) as extra, \
+            contextlib.ExitStack() as cleanup:
+        cleanup.callback(extra2.stop)
+        # 1. a second provider of pick while the first runs: it is used, the first on standby
         assert wait_until(lambda: commander.skills.get("pick") is not None
                           and commander.skills["pick"].provider == "/learned_skills", 120.0), \
             extra.log_tail("learned_skills")
@@ -158,46 +175,45 @@ def test_second_provider_takes_pick_and_a_stopped_node_leaves_the_candidates(sta
         assert described.returncode == 0, described.stdout + described.stderr
         assert described.stdout.index("/learned_skills [in use]") < described.stdout.index(
             "/arm_skills [standby"), described.stdout
-        # both providers run; the newer one must get the goal
-        assert commander.execute_task("put the red cube in the blue bin", max_steps=1)
-        assert commander.wait_for_task(180.0)
-        result = commander.get_task_result()
-        assert result.steps and result.steps[0].call.skill == "pick", result
-        assert new_goals.ids and not old_goals.ids
-        assert wait_until(lambda: f"{LEARNED_NS}/pick/execute" in planner_action_clients(
-            commander) and "/skills/pick/execute" not in planner_action_clients(commander),
-            10.0), planner_action_clients(commander)
 
-        # stop the first skill node: `place` disappears from the planner's candidates
-        stopped_at = time.monotonic()
-        processes.processes["arm_skills"].send_signal(signal.SIGINT)
-        processes.processes["arm_skills"].wait(30.0)
-        assert wait_until(lambda: "withdrew skill 'place'" in processes.log_tail("planner", 50)
-                          or "left the graph; skills affected: place" in processes.log_tail(
-                              "planner", 50), 10.0), processes.log_tail("planner", 50)
-        print(f"planner dropped 'place' {time.monotonic() - stopped_at:.2f} s after SIGINT")
-        # without affordances nothing is filtered out: the ranking lists every candidate
-        # (a task only pick can serve: the planner refuses one that needs a missing skill)
-        assert commander.execute_task("pick up the green cube", max_steps=1,
-                                      ignore_affordances=True)
-        feedback = first_ranking(commander, 120.0)
-        skills = {c.call.skill for c in feedback.candidates}
-        commander.cancel_task()
-        commander.wait_for_task(60.0)
-        assert "place" not in skills and "pick" in skills, skills
-        assert len(feedback.candidates) < 10   # with place still offered there would be more
-        listed = vla_skills("list")
-        assert listed.returncode == 0 and "place" not in listed.stdout, listed.stdout
-        assert "/learned_skills" in listed.stdout and "/arm_skills" not in listed.stdout
-
-        # a provider killed outright (no goodbye; the graph keeps it for the DDS lease): its
-        # registry writer's liveliness lapses and the planner finds it no longer answers
+        # 2. its goal is in flight when it is killed: the step ends (no hang until the skill
+        # timeout) and the planner notices without waiting for the DDS lease
+        assert commander.execute_task(TASK, max_steps=1)
+        assert wait_until(lambda: learned_goals.ids, 120.0), planner_log()
         killed_at = time.monotonic()
         extra.processes["learned_skills"].kill()
         extra.processes["learned_skills"].wait(10.0)
-        assert wait_until(lambda: "/learned_skills stopped answering" in processes.log_tail(
-            "planner", 80), 30.0), processes.log_tail("planner", 80)
-        print(f"planner dropped the killed provider {time.monotonic() - killed_at:.2f} s "
-              "after SIGKILL")
-        assert wait_until(lambda: not any(n.startswith("/skills/place")
-                                          for n in planner_action_clients(commander)), 10.0)
+        assert commander.wait_for_task(60.0), planner_log()
+        print(f"in-flight step ended {time.monotonic() - killed_at:.2f} s after SIGKILL")
+        step = commander.get_task_result().steps[0]
+        assert step.call.skill == "pick" and "went away" in step.message, step
+        assert "/learned_skills stopped answering" in planner_log()
+        assert not old_goals.ids
+
+        # 3. a new provider started now takes pick; the planner's old clients are gone
+        extra2.start()
+        assert wait_until(lambda: commander.skills.get("pick") is not None and
+                          commander.skills["pick"].provider == "/learned_skills_2", 120.0)
+        assert commander.execute_task(TASK, max_steps=1)
+        assert commander.wait_for_task(180.0), planner_log()
+        assert second_goals.ids and not old_goals.ids
+        assert "place" in proposed_skills(commander)
+        clients = lambda: planner_action_clients(commander)  # noqa: E731
+        assert wait_until(lambda: f"{LEARNED_NS}2/pick/execute" in clients() and not {
+            "/skills/pick/execute", f"{LEARNED_NS}/pick/execute"} & clients(), 10.0), clients()
+
+        # 4. stop the first skill node: `place` leaves the planner's candidates
+        stopped_at = time.monotonic()
+        processes.processes["arm_skills"].send_signal(signal.SIGINT)
+        processes.processes["arm_skills"].wait(30.0)
+        assert wait_until(lambda: "withdrew skill 'place'" in planner_log()
+                          or "skills affected: place" in planner_log(), 10.0), planner_log()
+        print(f"planner dropped 'place' {time.monotonic() - stopped_at:.2f} s after SIGINT")
+        assert commander.execute_task(TASK, max_steps=1)
+        assert commander.wait_for_task(180.0), planner_log()
+        assert "place" not in proposed_skills(commander)
+        print("without place:", commander.get_task_result().outcome,
+              commander.get_task_result().message)
+        listed = vla_skills("list")
+        assert listed.returncode == 0 and "place" not in listed.stdout, listed.stdout
+        assert "/learned_skills_2" in listed.stdout and "/arm_skills" not in listed.stdout
