@@ -106,6 +106,17 @@ def test_gazebo_files_parse_and_match_the_node_graph(robot, tmp_path):
     assert [f"/{n}/commands" for n in controller_names(profile)[1:]] == command_topics(profile)
     spawn = find(plan, "create")
     assert spawn.arguments[spawn.arguments.index("-topic") + 1] == "robot_description"
+    # the controller-manager file the URDF's gz_ros2_control plugin loads: every spawned
+    # controller configured, forward commands over the profile's joints
+    urdf = ET.fromstring(find(plan, "robot_state_publisher").parameters[0]["robot_description"])
+    with open(urdf.find("gazebo/plugin/parameters").text) as f:
+        controllers = yaml.safe_load(f)
+    manager = controllers["controller_manager"]["ros__parameters"]
+    for name in controller_names(profile):
+        assert "type" in manager[name], name
+    commanded = [j for n in controller_names(profile)[1:]
+                 for j in controllers[n]["ros__parameters"]["joints"]]
+    assert commanded == [j.get("name") for j in urdf.findall("ros2_control/joint")]
 
 
 def test_skills_argument_takes_names_a_file_or_a_mapping(tmp_path):
