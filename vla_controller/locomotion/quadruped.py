@@ -47,7 +47,6 @@ _RESTEP_TOL_M = 0.02     # standing with a foot this far off its stance point: s
 _PUSH_RECOVERY_SPEED_M_S = 0.15  # standing body moving faster than this: start stepping
 _MAX_CORRECTION_FRACTION = 0.3  # of the command: the twist-error integral's bound ...
 _CORRECTION_FLOOR_FRACTION = 0.05  # ... plus this much of max_velocity while moving
-_CORRECTION_DECAY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -267,11 +266,15 @@ class QuadrupedLocomotion:
         self._ramp_command(cmd if may_walk else np.zeros(3), dt_s)
         off_nominal = np.max(np.linalg.norm(
             self._feet[:, :2] - self.nominal_feet_base_m[:, :2], axis=1))
-        keep_running = may_walk and (
-            np.any(np.abs(cmd) > _CMD_EPS) or np.any(np.abs(self._cmd) > _CMD_EPS)
-            or off_nominal > _RESTEP_TOL_M
-            # pushed while standing: step (the footholds catch the body)
-            or float(np.hypot(*self._twist_filtered[:2])) > _PUSH_RECOVERY_SPEED_M_S)
+        keep_running = not self.status.fallen and (
+            # still moving: step until the ramp has brought the command to rest (also when a
+            # sit request cut it), so the body is never stopped dead in half a stride
+            bool(np.any(np.abs(self._cmd) > _CMD_EPS))
+            or may_walk and (bool(np.any(np.abs(cmd) > _CMD_EPS))
+                             or off_nominal > _RESTEP_TOL_M
+                             # pushed while standing: step (the footholds catch the body)
+                             or float(np.hypot(*self._twist_filtered[:2]))
+                             > _PUSH_RECOVERY_SPEED_M_S))
         self.gait.advance(dt_s, keep_running)
         self._integrate_twist_error(dt_s)
         if not self.gait.running:
@@ -308,7 +311,7 @@ class QuadrupedLocomotion:
     def _integrate_twist_error(self, dt_s: float) -> None:
         """Stance feet slide at the commanded twist plus the integral of its tracking error:
         rolling feet, slip and compliance make the body's speed differ from the feet's, and
-        the integral removes that steady-state error. It decays while standing.
+        the integral removes that steady-state error. It is zero while standing.
 
         It integrates only once the command has held still for a stride, and the stride-
         averaged twist: the body lags a ramping command, and the twist swings within each
@@ -324,7 +327,7 @@ class QuadrupedLocomotion:
                 _CORRECTION_FLOOR_FRACTION * np.array(self.params.max_velocity) * moving)
             np.clip(self._twist_correction, -cap, cap, out=self._twist_correction)
         else:
-            self._twist_correction *= max(0.0, 1.0 - dt_s / _CORRECTION_DECAY_S)
+            self._twist_correction[:] = 0.0
 
     def _move_height(self, target_h: float, dt_s: float) -> None:
         """Raise/lower the body at a constant rate; the feet drift back to their stance
@@ -359,7 +362,8 @@ class QuadrupedLocomotion:
                     self._ground_velocity(target))
             else:
                 foot = self._feet[i]
-                velocity = self._ground_velocity(foot)
+                # standing (clock stopped): the feet stay where they are
+                velocity = self._ground_velocity(foot) if self.gait.running else np.zeros(3)
                 foot += velocity * dt_s
                 foot[2] = ground_z
                 offset = foot[:2] - self.nominal_feet_base_m[i, :2]
