@@ -95,25 +95,80 @@ def bench_wbc(robot: str) -> list[dict]:
             summary(f"wbc.{robot}.solve_ik", "ms", ik_ms)]
 
 
-def bench_planner(robot: str) -> list[dict]:
-    from vla_planner.lm_backend import TransformersBackend
+def rss_mb() -> float:
+    """This process's resident memory (Linux /proc), MB."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return kb / 1024.0
 
-    start = time.perf_counter()
-    backend = TransformersBackend()
-    load_s = time.perf_counter() - start
-    prompt = ("You are a robot arm on a table. Task: put the red cube in the blue bin.\n"
-              "Next step:")
-    objects = ["red cube", "green cube", "yellow cube", "blue bin", "orange ball",
-               "purple cylinder", "white box", "black cube", "red ball", "green bin"]
-    verbs = ["pick up the {}", "put the held object in the {}", "push the {}"]
-    pool = [v.format(o) for v in verbs for o in objects] + ["done"]
-    results = [{"name": "planner.smollm2.load", "unit": "s", "median": round(load_s, 2),
-                "p95": round(load_s, 2), "n": 1}]
-    for n in (10, 30):
-        candidates = pool[:n]
-        backend.score(prompt, candidates)  # warm
-        results.append(summary(f"planner.smollm2.score{n}", "ms",
-                               timed_ms(lambda c=candidates: backend.score(prompt, c), 5)))
+
+def planner_bench_candidates(n: int) -> list[str]:
+    """n candidate texts as the planner makes them (skills x objects), in a seeded order so
+    every size mixes picks, places and pushes; 101 exist."""
+    import random
+
+    from vla_planner.prompt import ObjectRef, PromptBuilder, SkillSpec, make_candidates
+
+    colours = ["red", "green", "blue", "yellow", "orange", "purple", "white", "black", "pink",
+               "brown"]
+    objects = [ObjectRef(f"{c}_cube", f"{c} cube", "graspable") for c in colours]
+    objects += [ObjectRef(f"{c}_bin", f"{c} bin", "container") for c in colours[:8]]
+    skills = [SkillSpec("pick", "pick up the {object}", {"object": "graspable"}),
+              SkillSpec("place", "put the {object} in the {container}",
+                        {"object": "graspable", "container": "container"}),
+              SkillSpec("push", "push the {object}", {"object": "graspable"})]
+    texts = [PromptBuilder.candidate_text(c) for c in make_candidates(skills, objects)]
+    random.Random(0).shuffle(texts)
+    if n > len(texts):
+        raise ValueError(f"only {len(texts)} candidates")
+    return texts[:n]
+
+
+def bench_planner(robot: str) -> list[dict]:
+    """Scoring time for 10/30/100 candidates with the real SayCan prompt, without prefix reuse
+    (cache cleared before each call: the whole prompt runs) and with it (the next step of a
+    task: only the candidates run), plus load time and resident memory per backend.
+    Backends: SmolLM2 (packaged) and any model paths in $VLA_BENCH_MODELS (':'-separated
+    local HF dirs or .gguf files, e.g. the gemma3-270m / Qwen2.5-0.5B GGUFs)."""
+    from vla_planner.lm_backend import TransformersBackend
+    from vla_planner.prompt import PromptBuilder
+
+    threads = int(os.environ.get("VLA_BENCH_THREADS", "2"))
+    sources: list[str | None] = [None]
+    sources += [p for p in os.environ.get("VLA_BENCH_MODELS", "").split(":") if p]
+    prompt = PromptBuilder().build("put the red cube in the blue bin", [])
+    results = []
+    for source in sources:
+        before_mb = rss_mb()
+        start = time.perf_counter()
+        backend = TransformersBackend(source, num_threads=threads)
+        load_s = time.perf_counter() - start
+        name = "smollm2" if source is None else backend.name.lower().replace(".", "_")
+        results.append({"name": f"planner.{name}.load", "unit": "s", "median": round(load_s, 2),
+                        "p95": round(load_s, 2), "n": 1})
+        results += bench_scoring(name, backend, prompt)
+        grown_mb = round(rss_mb() - before_mb, 1)
+        results.append({"name": f"planner.{name}.rss_delta", "unit": "MB", "median": grown_mb,
+                        "p95": grown_mb, "n": 1})
+    return results
+
+
+def bench_scoring(name: str, backend, prompt: str) -> list[dict]:
+    results = []
+    for n in (10, 30, 100):
+        candidates = planner_bench_candidates(n)
+        backend.score(prompt, candidates)  # warm-up (allocator, kernels)
+        reps = 5 if n == 100 else 10
+
+        def cold(c=candidates):
+            backend.reset_cache()
+            backend.score(prompt, c)
+
+        results.append(summary(f"planner.{name}.score{n}.no_prefix_reuse", "ms",
+                               timed_ms(cold, reps)))
+        backend.score(prompt, candidates)  # the prompt is now cached
+        results.append(summary(f"planner.{name}.score{n}", "ms",
+                               timed_ms(lambda c=candidates: backend.score(prompt, c), reps)))
     return results
 
 

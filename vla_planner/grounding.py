@@ -391,7 +391,7 @@ class TaskScope:
         for name in candidate.args.values():
             kinds = self.grounding.kinds_by_name.get(name)
             if kinds is None:
-                return not restricted  # appeared after grounding: only in an unnamed world
+                continue  # appeared after grounding (the held cube seen anew): affordances judge
             if any(name not in restricted[k] for k in kinds if k in restricted):
                 return False
         return True

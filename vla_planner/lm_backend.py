@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from vla_planner.model_cache import ensure_converted, find_smollm2_gguf, offline_env
 
 
@@ -109,6 +111,11 @@ class TransformersBackend:
                 self._prefix_ids, self._prefix_cache = [], None  # cache may be half-updated
                 raise
 
+    def reset_cache(self) -> None:
+        """Forget the cached prompt prefix (benchmarks: scoring without prefix reuse)."""
+        with self._lock:
+            self._prefix_ids, self._prefix_cache, self._prefix_last_logprobs = [], None, None
+
     def score_one_by_one(self, prompt: str, candidates: Sequence[str]) -> list[TextScore]:
         """Reference: each candidate in its own full forward pass, no cache, no packing."""
         torch = self._torch
@@ -188,42 +195,73 @@ class TransformersBackend:
         torch = self._torch
         cache, first_logprobs = self._prompt_state(prompt_ids)
         n_prompt = len(prompt_ids)
-        # Every candidate token except its last is fed (the last is only ever predicted).
-        fed = [ids[:-1] for ids in cand_ids]
-        n_fed = sum(len(f) for f in fed)
-        results: list[TextScore] = []
+        tokens, depth, parent, rows_of = candidate_trie(cand_ids)
+        n_fed = len(tokens)
         if n_fed == 0:  # all single-token candidates: the prompt's logits suffice
             return [TextScore(float(first_logprobs[ids[0]]), 1) for ids in cand_ids]
-        input_ids, positions, owner = [], [], []
-        for index, ids in enumerate(fed):
-            input_ids += ids
-            positions += range(n_prompt, n_prompt + len(ids))
-            owner += [index] * len(ids)
-        owner_t = torch.tensor(owner)
-        # Query i may see all prompt keys and the keys of its own candidate up to itself.
-        same = owner_t[:, None] == owner_t[None, :]
-        causal = torch.ones(n_fed, n_fed, dtype=torch.bool).tril()
-        allowed = torch.cat([torch.ones(n_fed, n_prompt, dtype=torch.bool), same & causal], 1)
+        # Query i may see all prompt keys and its own trie ancestors (itself included).
+        allowed = np.zeros((n_fed, n_prompt + n_fed), dtype=bool)
+        allowed[:, :n_prompt] = True
+        for node in range(n_fed):
+            up = node
+            while up >= 0:
+                allowed[node, n_prompt + up] = True
+                up = parent[up]
         mask = torch.zeros(allowed.shape, dtype=torch.float32)
-        mask.masked_fill_(~allowed, torch.finfo(torch.float32).min)
+        mask.masked_fill_(~torch.from_numpy(allowed), torch.finfo(torch.float32).min)
+        positions = [n_prompt + d for d in depth]
         try:
             out = self.model(
-                input_ids=torch.tensor([input_ids]), position_ids=torch.tensor([positions]),
+                input_ids=torch.tensor([tokens]), position_ids=torch.tensor([positions]),
                 attention_mask=mask[None, None], past_key_values=cache, use_cache=True,
             )
         finally:
             _truncate_cache(cache, n_prompt)  # keep only the prompt, for the next call
-        logprobs = torch.log_softmax(out.logits[0], dim=-1)
-        row = 0
-        for ids in cand_ids:
-            total = float(first_logprobs[ids[0]])
-            for tok in ids[1:]:
-                total += float(logprobs[row, tok])
-                row += 1
+        logits = out.logits[0]
+        # log p(tok | row) = logit - logsumexp(row): no full log-softmax over the vocabulary
+        row_index, token_index, owner = [], [], []
+        for cand, (ids, rows) in enumerate(zip(cand_ids, rows_of, strict=True)):
+            row_index += rows
+            token_index += ids[1:]
+            owner += [cand] * len(rows)
+        picked = logits[row_index, token_index] - torch.logsumexp(logits, dim=-1)[row_index]
+        totals = torch.tensor([float(first_logprobs[ids[0]]) for ids in cand_ids],
+                              dtype=torch.float64)
+        totals.index_add_(0, torch.tensor(owner, dtype=torch.long), picked.double())
+        results = []
+        for ids, total in zip(cand_ids, totals.tolist(), strict=True):
             if not math.isfinite(total):
                 raise ValueError("model produced a non-finite log-probability")
             results.append(TextScore(total, len(ids)))
         return results
+
+
+def candidate_trie(cand_ids: Sequence[Sequence[int]]
+                   ) -> tuple[list[int], list[int], list[int], list[list[int]]]:
+    """The tokens to feed after the prompt, shared between candidates with a common prefix.
+
+    Every candidate token but its last is fed once per distinct prefix ("pick up the" once for
+    all picks). Returns (token, depth, parent node or -1) per trie node, and for each candidate
+    the node whose output predicts each of its tokens after the first.
+    """
+    node_of: dict[tuple[int, ...], int] = {}
+    tokens: list[int] = []
+    depth: list[int] = []
+    parent: list[int] = []
+    rows_of: list[list[int]] = []
+    for ids in cand_ids:
+        rows: list[int] = []
+        for i in range(len(ids) - 1):
+            key = tuple(ids[: i + 1])
+            node = node_of.get(key)
+            if node is None:
+                node = node_of[key] = len(tokens)
+                tokens.append(ids[i])
+                depth.append(i)
+                parent.append(rows[-1] if rows else -1)
+            rows.append(node)
+        rows_of.append(rows)
+    return tokens, depth, parent, rows_of
 
 
 def _truncate_cache(cache, length: int) -> None:

@@ -23,6 +23,7 @@ from vla_bringup.provider_watch import ProviderWatch
 from vla_bringup.qos import ESTOP_STATE_QOS, REGISTRY_QOS
 from vla_perception.objects import SHAPE_WORDS
 from vla_planner.embedder import MiniLMEmbedder
+from vla_planner.endpoint_backend import CompletionsBackend
 from vla_planner.generate import run_generated_task
 from vla_planner.grounding import (
     DenyList,
@@ -97,12 +98,13 @@ class PlannerNode(Node):
         self.declare_parameter("mode", "saycan")   # saycan | generate (the eval baseline)
         if self.get_parameter("mode").value not in PLANNER_MODES:
             raise ValueError(f"mode must be one of {PLANNER_MODES}")
-        model_path = self.get_parameter("model_path").value or None
+        # backend "endpoint": an OpenAI-compatible completions server scores instead
+        self.declare_parameter("backend", "transformers")   # transformers | endpoint
+        self.declare_parameter("endpoint_url", "")          # e.g. http://127.0.0.1:8080
+        self.declare_parameter("endpoint_model", "")
+        self.declare_parameter("endpoint_timeout_s", 10.0)
         started = time.monotonic()
-        self.backend = TransformersBackend(model_path,
-                                           num_threads=int(self.get_parameter("num_threads").value))
-        # the few-shot header is the same for every task: compute its cache once, now
-        self.backend.score(PromptBuilder().build("warm up", []), [DONE_CANDIDATE.text])
+        self.backend = self.make_backend()
         self.grounder = Grounder(MiniLMEmbedder())
         self.get_logger().info(f"language model {self.backend.name} and embedder ready in "
                                f"{time.monotonic() - started:.1f} s")
@@ -135,6 +137,20 @@ class PlannerNode(Node):
             self, ExecuteTask, "/planner/execute_task", execute_callback=self.execute,
             goal_callback=self.on_goal, cancel_callback=lambda _gh: CancelResponse.ACCEPT,
             callback_group=self.group)
+
+    def make_backend(self):
+        kind = self.get_parameter("backend").value
+        if kind == "endpoint":  # reachable or not, tasks fail with a clear error, not the node
+            return CompletionsBackend(self.get_parameter("endpoint_url").value,
+                                      self.get_parameter("endpoint_model").value,
+                                      float(self.get_parameter("endpoint_timeout_s").value))
+        if kind != "transformers":
+            raise ValueError(f"backend must be 'transformers' or 'endpoint', got {kind!r}")
+        backend = TransformersBackend(self.get_parameter("model_path").value or None,
+                                      num_threads=int(self.get_parameter("num_threads").value))
+        # the few-shot header is the same for every task: compute its cache once, now
+        backend.score(PromptBuilder().build("warm up", []), [DONE_CANDIDATE.text])
+        return backend
 
     # -- inputs ---------------------------------------------------------------------------
     def on_registry(self, msg: SkillDescription) -> None:
