@@ -485,3 +485,30 @@ def test_stand_sit_stand_and_walk_again(driver, profile):
     assert log["tilt_deg"].max() < MAX_TILT_DEG
     holds, detail = driver.world.check_goal("upright(robot)")
     assert holds, detail
+
+
+def test_stands_up_from_lying_with_the_feet_splayed(driver, profile):
+    """Powered on lying down, feet wide of their stance points: it rises with the feet where
+    they are, then steps each foot back under the body."""
+    loco, world = driver.loco, driver.world
+    lying_m = 0.11
+    q = []
+    for i, leg in enumerate(loco.leg_names):
+        foot = loco.nominal_feet_base_m[i] * [1.2, 1.4, 0.0]
+        foot[2] = loco.foot_radius_m - lying_m
+        q_leg, exact = loco.legs[leg].inverse(foot)
+        assert exact
+        q.extend(q_leg)
+    world.reset(q)
+    world.set_robot_base_pose([0.0, 0.0, lying_m])
+    world.step(250)  # settle on the floor, servos holding the lying pose
+    driver.run(loco.params.posture_transition_s + 2.0)
+    assert max(driver.log.tilt_deg) < MAX_TILT_DEG
+    holds, detail = world.check_goal("upright(robot)")
+    assert holds, detail
+    assert loco.status.posture_reached and not loco.status.walking
+    assert world.robot_base_pose()[0][2] == pytest.approx(loco.params.body_height_m, abs=0.015)
+    q_now = world.joint_positions()
+    for i, leg in enumerate(loco.leg_names):
+        foot = loco.legs[leg].forward(q_now[3 * i:3 * i + 3])
+        assert np.linalg.norm(foot[:2] - loco.nominal_feet_base_m[i, :2]) < 0.03, leg

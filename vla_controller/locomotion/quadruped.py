@@ -8,7 +8,10 @@ feed-forward. How:
 - Feet are planned in the base frame. Stance feet slide backwards under the body at the
   commanded twist, so position-servoed legs carry the body along at that twist; swing feet fly
   to a Raibert foothold (half a stance ahead of their nominal point, plus a correction for the
-  measured velocity error).
+  measured velocity error, plus the centripetal offset a curve needs).
+- Rolling feet and slip make the body's twist differ from the feet's: the integral of the
+  stride-averaged twist error (from /odom and the gyro) is added to the stance feet's twist.
+- Standing, a push that sets the body moving starts the trot; the footholds catch it.
 - Feet kept in one plane parallel to the trunk level the trunk on flat ground; on top of that,
   the measured roll/pitch lengthen the legs on the low side (`attitude_gain`).
 - Position servos sag under load: the stance legs' share of the weight, as joint torques
@@ -330,15 +333,13 @@ class QuadrupedLocomotion:
             self._twist_correction[:] = 0.0
 
     def _move_height(self, target_h: float, dt_s: float) -> None:
-        """Raise/lower the body at a constant rate; the feet drift back to their stance
-        points on the way (they slide a little; posture changes are slow)."""
+        """Raise/lower the body at a constant rate with the feet where they are (dragging
+        them over the floor would not move them reliably); standing tall, the gait then steps
+        any foot that is off its stance point back to it."""
         p = self.params
         rate = (p.body_height_m - p.sit_height_m) / p.posture_transition_s
         delta = target_h - self._height_m
-        remaining_s = abs(delta) / rate
         self._height_m += float(np.clip(delta, -rate * dt_s, rate * dt_s))
-        blend = 1.0 if remaining_s <= dt_s else dt_s / remaining_s
-        self._feet[:, :2] += blend * (self.nominal_feet_base_m[:, :2] - self._feet[:, :2])
 
     def _plan_feet(self, dt_s: float) -> None:
         p = self.params
