@@ -164,13 +164,16 @@ def test_camera_matches_the_camera_model(world, profile):
     assert uv[0] > camera.principal_point_px[0] and uv[1] < camera.principal_point_px[1]
 
 
-def _sim_node_topics() -> set[str]:
-    """Every topic the MuJoCo node publishes or takes (what Gazebo has to replace)."""
+def _sim_node_topics(profile: dict) -> set[str]:
+    """Every topic the MuJoCo node publishes or takes for this profile (what Gazebo has to
+    replace): its publishers (/odom and /imu only for a floating base) and one
+    /<group>_controller/commands input per joint group, as the node builds them."""
     source = (ROOT / "vla_sim" / "node.py").read_text()
     topics = set(re.findall(r'create_publisher\(\s*\w+,\s*"([^"]+)"', source))
-    for group in ("arm_controller", "gripper_controller"):  # CommandInput subscriptions
-        assert f'"{group}"' in source
-        topics.add(f"/{group}/commands")
+    if not profile.get("floating_base"):
+        topics -= {"/odom", "/imu"}
+    assert 'f"{group}_controller"' in source and "joint_groups(profile)" in source
+    topics |= {f"/{group}_controller/commands" for group in gazebo.joint_groups(profile)}
     return topics
 
 
@@ -189,7 +192,7 @@ def test_bridge_and_controllers_replace_the_sim_node(profile):
     # /joint_states comes from the joint_state_broadcaster, as on hardware
     assert "joint_state_broadcaster" in controllers["controller_manager"]["ros__parameters"]
     provided = {e["ros_topic_name"] for e in bridge} | commands | {"/joint_states"}
-    assert provided == _sim_node_topics()
+    assert provided == _sim_node_topics(profile)
     # the camera topics the bridge reads are the ones an rgbd_camera sensor publishes
     gz_topic = gazebo.GZ_CAMERA_TOPIC
     assert {e["gz_topic_name"] for e in bridge if "camera" in e["ros_topic_name"]} == {

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from vla_bringup.profile import joint_groups  # one definition, shared with the sim node
 from vla_perception.camera_model import CameraModel
 from vla_sim.build import FLOOR_Z_M, TABLE_CENTRE_X_M, TABLE_HALF_M  # the MuJoCo world's table
 from vla_sim.scene import BIN_WALL_M, DEFAULT_DENSITY_KG_M3, Scene, SceneObject
@@ -339,19 +340,6 @@ def bridge_config(profile: dict[str, Any], world_name: str | None = None,
 
 
 # ---------------------------------------------------------------- gz_ros2_control
-def joint_groups(profile: dict[str, Any]) -> dict[str, list[str]]:
-    """Commanded joint groups in profile order (`joint_groups: {group: [...]}`, else keys
-    `<group>_joints`); each is driven by `<group>_controller`."""
-    if isinstance(profile.get("joint_groups"), dict):
-        groups = {g: list(j) for g, j in profile["joint_groups"].items()}
-    else:
-        groups = {key[: -len("_joints")]: list(value) for key, value in profile.items()
-                  if key.endswith("_joints") and isinstance(value, list)}
-    if not groups:
-        raise ValueError("the profile names no joint groups (<group>_joints: [...])")
-    return groups
-
-
 def _initial_positions(profile: dict[str, Any]) -> dict[str, float]:
     initial = {k: float(v) for k, v in (profile.get("default_joint_positions") or {}).items()}
     arm, home = profile.get("arm_joints", []), profile.get("home_joint_positions", [])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vla_bringup.profile import load_profile, resolve_path
+from vla_bringup.profile import joint_groups, load_profile, resolve_path
 from vla_bringup.specs import EXECUTABLES, NodeSpec, skill_server_specs, stack_specs
 
 SIM_CHOICES = ("mujoco", "gazebo", "none")
@@ -89,8 +89,6 @@ def parse_bool(text: str, what: str) -> bool:
 
 def command_topics(profile: dict[str, Any]) -> list[str]:
     """ros2_control forward command controllers' topics, one per joint group."""
-    from vla_bringup.gazebo import joint_groups
-
     return [f"/{group}_controller/commands" for group in joint_groups(profile)]
 
 
