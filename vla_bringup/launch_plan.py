@@ -25,8 +25,10 @@ from vla_bringup.specs import EXECUTABLES, NodeSpec, skill_server_specs, stack_s
 
 SIM_CHOICES = ("mujoco", "gazebo", "none")
 PACKAGE = "vla_stack"
-# topics our nodes name absolutely; a namespace remaps them into it (/clock and /tf stay global)
+# topics our nodes (and the RViz configs) name absolutely; a namespace remaps them into it
+# (/clock and /tf stay global)
 STACK_TOPICS = (
+    "/robot_description",
     "/joint_states", "/odom", "/imu", "/cmd_vel",
     "/camera/color/image_raw", "/camera/depth/image_raw", "/camera/color/camera_info",
     "/wbc/target", "/wbc/state", "/wbc/target_markers", "/perception/objects",
