@@ -1,5 +1,6 @@
-"""Gait pieces: a phase clock for periodic gaits (a trot by default), swing-foot trajectories
-and Raibert-style foot placement. Pure functions of numbers; frames and units in the names.
+"""Gait pieces: a phase clock for periodic gaits (with the trot's phase offsets), swing-foot
+trajectories and Raibert-style foot placement. Pure functions of numbers; frames and units in
+the names.
 
 Foot positions here are in the base frame (x forward, y left, z up), metres.
 """
