@@ -1,10 +1,11 @@
 """Humanoid walking: LIPM preview gains, leg IK, footsteps (pure units) and the walker in MuJoCo
 (SimWorld, headless, sim time, no ROS): walks forward, turns, stops, takes a lateral push.
 
-Push documented here (and in the report): standing, 180 N on the pelvis for 0.1 s, an 18 N s
-impulse on the 37.8 kg robot (0.48 m/s). Measured while writing this: 200 N x 0.1 s (20 N s) is
-survived, 250 N x 0.1 s (25 N s) is not: its capture point (0.66 m/s / omega = 0.18 m) lands
-beyond the outer sole edge (0.14 m), which the ankle strategy cannot pull back.
+Push documented here (and in docs/BENCHMARKS.md): standing, 180 N on the pelvis for 0.1 s, an
+18 N s impulse on the 37.8 kg robot (0.48 m/s). Measured while writing this: 200 N x 0.1 s
+(20 N s) is survived, 220 N x 0.1 s (22 N s) is not: its capture point (0.58 m/s / omega
+3.8 rad/s = 0.155 m) lies beyond the outer sole edge (0.14 m), which the ankle strategy alone
+cannot pull back. Joint PD holding the stance alone falls at 16 N s (test_legged_models.py).
 """
 
 import os

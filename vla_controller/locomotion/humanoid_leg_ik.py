@@ -111,5 +111,5 @@ def leg_ik(leg: LegGeometry, pelvis_rotation_world: np.ndarray, pelvis_position_
                           -R_hip[0, 1] * math.sin(hip_yaw) + R_hip[1, 1] * math.cos(hip_yaw))
     hip_pitch = math.atan2(-R_hip[2, 0], R_hip[2, 2])
     q = np.array([hip_yaw, hip_roll, hip_pitch, knee, ankle_pitch, ankle_roll])
-    clamped = np.clip(q, leg.lower_rad, leg.upper_rad)
-    return clamped, bool(reachable and np.allclose(clamped, q))
+    within = bool(np.all(q >= leg.lower_rad) and np.all(q <= leg.upper_rad))
+    return (q if within else np.clip(q, leg.lower_rad, leg.upper_rad)), reachable and within

@@ -366,7 +366,7 @@ class HumanoidWalking:
         force_base = R_pelvis.T @ (self.mass_kg * com_accel_world)
         lever_base = R_pelvis.T @ (pin.centerOfMass(model, data, q) - pelvis_m)
         gravity[:3] += force_base
-        gravity[3:6] += np.cross(lever_base, force_base)
+        gravity[3:6] += pin.skew(lever_base) @ force_base
         pin.computeJointJacobians(model, data, q)
         J = {s: pin.getFrameJacobian(model, data, self._sole_frames[s],
                                      pin.ReferenceFrame.LOCAL_WORLD_ALIGNED) for s in self.LEGS}
