@@ -37,6 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--startup-timeout", type=float, default=240.0)
     demo.add_argument("--task-timeout", type=float, default=300.0)
 
+    evaluate = sub.add_parser("eval", help="run a suite of episodes, one fresh stack each")
+    evaluate.add_argument("--suite", required=True, help="suite YAML (DESIGN.md suite file)")
+    evaluate.add_argument("--robot", choices=ROBOTS, required=True)
+    evaluate.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
+    evaluate.add_argument("--no-affordances", action="store_true",
+                          help="ablation: the planner ignores affordances (can = 1)")
+    evaluate.add_argument("--baseline", choices=("generate",),
+                          help="generate: the LM writes the plan as text, parsed into skills")
+    evaluate.add_argument("--model", help="planner model: a local HF model dir or .gguf file")
+    evaluate.add_argument("--start", type=int, default=0, help="skip the first N episodes")
+    evaluate.add_argument("--limit", type=int, default=0, help="run at most N episodes")
+    evaluate.add_argument("--real-time-factor", type=positive_float, default=1.0)
+    evaluate.add_argument("--lock", metavar="FILE",
+                          help="hold this flock file during each episode (shared machines)")
+    evaluate.add_argument("--startup-timeout", type=float, default=240.0)
+    evaluate.add_argument("--task-timeout", type=float, default=300.0)
+
     bench = sub.add_parser("bench", help="measure speed (DESIGN.md benchmark output)")
     bench.add_argument("name", choices=("sim", "wbc", "planner"))
     bench.add_argument("--json", action="store_true", help="print one JSON object")
@@ -54,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         from vla_bringup.demo import run_demo
 
         return run_demo(args)
+    if args.command == "eval":
+        from vla_bringup.eval import run_eval
+
+        return run_eval(args)
     if args.command == "bench":
         from vla_bringup.bench import run_bench
 

@@ -2,8 +2,10 @@
 instruction end to end, print the plan as it is chosen, judge the goal from ground truth."""
 
 import argparse
+import contextlib
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import rclpy
@@ -51,9 +53,7 @@ def run_demo(args: argparse.Namespace) -> int:
     say(f"vla demo: robot={args.robot} task={task!r} goal={goal or '(planner outcome)'}")
     say(f"  scene {scene}; node logs in {log_dir}; ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}")
     wall_start = time.monotonic()
-    with StackProcesses(specs, log_dir, dict(env)) as stack:
-        rclpy.init()
-        commander = StackCommander(record_camera=bool(args.record))
+    with stack_session(specs, log_dir, env, record_camera=bool(args.record)) as (stack, commander):
         bag = None
         if args.record:  # the stack's topics as an MCAP bag (ros2 bag / Foxglove open it)
             bag = BagRecorder(Path(args.record) / "episode.mcap",
@@ -68,30 +68,73 @@ def run_demo(args: argparse.Namespace) -> int:
             if bag is not None:
                 bag.close()
                 say(f"  wrote {bag.path} ({sum(bag.counts.values())} messages)")
+
+
+@contextlib.contextmanager
+def stack_session(specs, log_dir: Path, env: dict[str, str], record_camera: bool = False
+                  ) -> Iterator[tuple[StackProcesses, StackCommander]]:
+    """The stack's nodes as processes plus a commander node in this process (`vla demo` and
+    `vla eval` both run episodes in one of these)."""
+    with StackProcesses(specs, log_dir, dict(env)) as stack:
+        rclpy.init()
+        commander = StackCommander(record_camera=record_camera)
+        try:
+            yield stack, commander
+        finally:
             commander.close()
             rclpy.shutdown()
 
 
-def drive(commander: StackCommander, stack: StackProcesses, args, task: str, goal: str,
-          wall_start: float) -> int:
-    ready = commander.wait_until_ready(timeout_s=args.startup_timeout, min_skills=1,
-                                       progress=lambda m: say(f"  ... {m}"))
+def wait_for_stack(commander: StackCommander, stack: StackProcesses, timeout_s: float,
+                   progress: Callable[[str], None] = say) -> bool:
+    """Wait until the planner, skills and perception are up; print the logs of dead nodes."""
+    ready = commander.wait_until_ready(timeout_s=timeout_s, min_skills=1,
+                                       progress=lambda m: progress(f"  ... {m}"))
     if not ready or stack.dead():
         for name in stack.dead() or [s.name for s in stack.specs]:
-            say(f"--- {name} log ---\n{stack.log_tail(name)}")
+            progress(f"--- {name} log ---\n{stack.log_tail(name)}")
+        return False
+    return True
+
+
+def drive(commander: StackCommander, stack: StackProcesses, args, task: str, goal: str,
+          wall_start: float) -> int:
+    if not wait_for_stack(commander, stack, args.startup_timeout):
         say("vla demo: the stack did not come up")
         return 2
     say(f"  stack ready in {time.monotonic() - wall_start:.1f} s; skills: "
         f"{', '.join(sorted(commander.skills))}; objects: "
         f"{', '.join(o.name for o in commander.objects.objects)}")
     commander.on_feedback = print_feedback
-    sim_start, task_start = commander.sim_time_s, time.monotonic()
-    if not commander.execute_task(task, max_steps=args.max_steps):
+    episode = run_episode(commander, args.robot, task, goal, args.max_steps, args.task_timeout)
+    if episode is None:
         say("vla demo: the planner refused the task")
         return 2
-    finished = commander.wait_for_task(args.task_timeout)
+    episode["startup_s"] = round(episode.pop("task_started") - wall_start, 2)
+    holds, outcome, detail = episode["success"], episode["outcome"], episode["goal_detail"]
+    say(f"  outcome: {outcome}; goal {goal or '(none)'}: {'HOLDS' if holds else 'does NOT hold'}"
+        + (f" ({detail})" if detail else ""))
+    say(f"  task wall {episode['wall_s']} s, sim {episode['sim_s']} s, planner ms/step "
+        f"{episode['planner_ms']}, controller loop {episode['controller_loop_hz']} Hz")
+    if args.record:
+        for path in write_episode(Path(args.record), episode, commander.frames):
+            say(f"  wrote {path}")
+    return 0 if holds else 1
+
+
+def run_episode(commander: StackCommander, robot: str, task: str, goal: str, max_steps: int,
+                task_timeout_s: float, ignore_affordances: bool = False,
+                success_outcome: str = "success") -> dict | None:
+    """Send one task to a ready stack, wait, judge `goal` on ground truth; the episode.json dict
+    (plus "task_started", monotonic), or None if the planner refused the task. Without a goal,
+    success means the planner's outcome is `success_outcome`."""
+    sim_start, task_start = commander.sim_time_s, time.monotonic()
+    if not commander.execute_task(task, max_steps=max_steps,
+                                  ignore_affordances=ignore_affordances):
+        return None
+    finished = commander.wait_for_task(task_timeout_s)
     if not finished:
-        say(f"vla demo: no result after {args.task_timeout:.0f} s; cancelling")
+        say(f"  no result after {task_timeout_s:.0f} s; cancelling")
         commander.cancel_task()
     result = commander.get_task_result()
     outcome = result.outcome if result else "aborted"
@@ -101,25 +144,17 @@ def drive(commander: StackCommander, stack: StackProcesses, args, task: str, goa
     if goal:
         answer = commander.check_goal(goal)
         holds, detail = answer.valid and answer.holds, answer.detail
-    else:
-        holds = outcome == "success"
+    if not goal or success_outcome != "success":
+        holds = outcome == success_outcome and (holds or not goal)
     steps = [step_record(s) for s in (result.steps if result else [])]
     rates = commander.loop_rates_hz
-    episode = {
-        "robot": args.robot, "instruction": task, "goal": goal, "outcome": outcome,
+    return {
+        "robot": robot, "instruction": task, "goal": goal, "outcome": outcome,
         "success": bool(holds), "steps": steps,
         "planner_ms": [s["planner_ms"] for s in steps],
         "wall_s": round(time.monotonic() - task_start, 2),
         "sim_s": round(commander.sim_time_s - sim_start, 2),
-        "startup_s": round(task_start - wall_start, 2),
+        "task_started": task_start,
         "controller_loop_hz": round(sorted(rates)[len(rates) // 2], 1) if rates else None,
-        "goal_detail": detail,
+        "goal_detail": detail, "message": result.message if result else "",
     }
-    say(f"  outcome: {outcome}; goal {goal or '(none)'}: {'HOLDS' if holds else 'does NOT hold'}"
-        + (f" ({detail})" if detail else ""))
-    say(f"  task wall {episode['wall_s']} s, sim {episode['sim_s']} s, planner ms/step "
-        f"{episode['planner_ms']}, controller loop {episode['controller_loop_hz']} Hz")
-    if args.record:
-        for path in write_episode(Path(args.record), episode, commander.frames):
-            say(f"  wrote {path}")
-    return 0 if holds else 1
