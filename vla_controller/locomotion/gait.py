@@ -150,7 +150,7 @@ def raibert_foothold(nominal_base_m: np.ndarray, cmd_velocity_base_m_s: np.ndarr
     target[0] += centrifugal_s2 * velocity_base_m_s[1] * cmd_yaw_rate_rad_s
     target[1] -= centrifugal_s2 * velocity_base_m_s[0] * cmd_yaw_rate_rad_s
     offset = target - nominal_base_m[:2]
-    norm = float(np.hypot(*offset))
+    norm = math.hypot(offset[0], offset[1])
     if norm > max_offset_m:
         target = nominal_base_m[:2] + offset * (max_offset_m / norm)
     return target

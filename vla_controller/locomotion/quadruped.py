@@ -170,7 +170,9 @@ def _mass_and_com(urdf: str, profile: dict[str, Any]) -> tuple[float, np.ndarray
 
 def roll_pitch(quat_wxyz: np.ndarray) -> tuple[float, float]:
     """Roll and pitch (rad, ROS convention: + pitch = nose down) of a wxyz quaternion."""
-    w, x, y, z = quat_wxyz / np.linalg.norm(quat_wxyz)
+    w, x, y, z = (float(v) for v in quat_wxyz)
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
     roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
     pitch = math.asin(min(max(2.0 * (w * y - z * x), -1.0), 1.0))
     return roll, pitch
@@ -244,7 +246,7 @@ class QuadrupedLocomotion:
         q = _finite_vector(state.joint_positions_rad, n, "joint positions")
         _finite_vector(state.joint_velocities_rad_s, n, "joint velocities")
         quat = _finite_vector(state.base_quat_wxyz, 4, "base quaternion (wxyz)")
-        if not 0.5 < np.linalg.norm(quat) < 1.5:
+        if not 0.25 < float(quat @ quat) < 2.25:  # |q| in (0.5, 1.5)
             raise ValueError(f"base quaternion {quat} is not a rotation")
         v_base = _finite_vector(state.base_linear_velocity_base_m_s, 3, "base linear velocity")
         w_base = _finite_vector(state.base_angular_velocity_base_rad_s, 3,
@@ -267,8 +269,8 @@ class QuadrupedLocomotion:
             _HEIGHT_TOL_M
         may_walk = standing_tall and not self.status.fallen
         self._ramp_command(cmd if may_walk else np.zeros(3), dt_s)
-        off_nominal = np.max(np.linalg.norm(
-            self._feet[:, :2] - self.nominal_feet_base_m[:, :2], axis=1))
+        off_nominal = math.sqrt(float(np.max(np.sum(
+            (self._feet[:, :2] - self.nominal_feet_base_m[:, :2]) ** 2, axis=1))))
         keep_running = not self.status.fallen and (
             # still moving: step until the ramp has brought the command to rest (also when a
             # sit request cut it), so the body is never stopped dead in half a stride
@@ -276,7 +278,7 @@ class QuadrupedLocomotion:
             or may_walk and (bool(np.any(np.abs(cmd) > _CMD_EPS))
                              or off_nominal > _RESTEP_TOL_M
                              # pushed while standing: step (the footholds catch the body)
-                             or float(np.hypot(*self._twist_filtered[:2]))
+                             or math.hypot(self._twist_filtered[0], self._twist_filtered[1])
                              > _PUSH_RECOVERY_SPEED_M_S))
         self.gait.advance(dt_s, keep_running)
         self._integrate_twist_error(dt_s)
@@ -303,7 +305,7 @@ class QuadrupedLocomotion:
         target = np.clip(cmd, -limit, limit)
         # a fast, tight curve needs more sideways grip than the trot has: slow down, keep
         # the turn rate (the centripetal acceleration is |v| |w|)
-        lateral_m_s2 = float(np.hypot(target[0], target[1])) * abs(target[2])
+        lateral_m_s2 = math.hypot(target[0], target[1]) * abs(target[2])
         if lateral_m_s2 > self.params.max_turn_acceleration_m_s2:
             target[:2] *= self.params.max_turn_acceleration_m_s2 / lateral_m_s2
         step = np.array(self.params.max_acceleration) * dt_s
@@ -369,7 +371,7 @@ class QuadrupedLocomotion:
                 foot[2] = ground_z
                 offset = foot[:2] - self.nominal_feet_base_m[i, :2]
                 reach = 1.5 * p.max_foot_offset_m
-                norm = float(np.hypot(*offset))
+                norm = math.hypot(offset[0], offset[1])
                 if norm > reach:  # never drag a stance foot out of the leg's workspace
                     foot[:2] = self.nominal_feet_base_m[i, :2] + offset * (reach / norm)
                     velocity[:2] = 0.0
@@ -387,7 +389,7 @@ class QuadrupedLocomotion:
         p = self.params
         n = len(self.joint_names)
         positions, velocities, torques = np.empty(n), np.empty(n), np.zeros(n)
-        stance = [not self.gait.leg_phase(leg)[0] for leg in self.leg_names]
+        stance = [not swinging for swinging in self._was_swinging]  # this tick's phases
         carry = p.weight_feedforward and not self.status.fallen
         load_n = self.mass_kg * GRAVITY_M_S2 / max(1, sum(stance))
         sin_roll, sin_pitch = math.sin(roll), math.sin(pitch)
