@@ -217,3 +217,14 @@ def test_compound_nouns_and_cones(grounder):
     assert parse_mentions("walk to the charging dock now")[0].noun == "charging dock"
     grounding = grounder.ground("walk to the red cone, then to the charging dock", field)
     assert [r.matches for r in grounding.resolutions] == [("red_cone",), ("charging_dock",)]
+
+
+def test_objects_seen_after_grounding_stay_usable_but_unnamed_ones_do_not(grounder):
+    """Perception may rename the held cube mid-task; named-but-unmatched objects stay out."""
+    scope = TaskScope(grounder.ground("put the red cube in the blue bin", CUBES, CONTAINER))
+    renamed = Candidate("place", {"object": "red_box", "container": "blue_bin"},
+                        "put the red box in the blue bin")
+    distractor = Candidate("pick", {"object": "green_cube"}, "pick up the green cube")
+    assert scope.allows(renamed) and not scope.allows(distractor)
+    denied = TaskScope(scope.grounding, DenyList.from_lists(objects=["red_box"]))
+    assert not denied.allows(renamed)

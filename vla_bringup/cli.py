@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="planner model: a local HF model dir or .gguf file")
     evaluate.add_argument("--start", type=int, default=0, help="skip the first N episodes")
     evaluate.add_argument("--limit", type=int, default=0, help="run at most N episodes")
+    evaluate.add_argument("--stride", type=int, default=1,
+                          help="run every Nth episode (a sample across categories)")
     evaluate.add_argument("--real-time-factor", type=positive_float, default=1.0)
     evaluate.add_argument("--lock", metavar="FILE",
                           help="hold this flock file during each episode (shared machines)")

@@ -179,7 +179,7 @@ def run_eval(args: argparse.Namespace) -> int:
     except (ValueError, yaml.YAMLError) as exc:
         say(f"vla eval: {exc}")
         return 2
-    episodes = suite["episodes"][args.start:]
+    episodes = suite["episodes"][args.start::max(1, args.stride)]
     if args.limit:
         episodes = episodes[:args.limit]
     variant = variant_name(args)
