@@ -5,18 +5,15 @@ import pytest
 
 from vla_bringup.profile import load_profile
 from vla_skills.base import ObjectInfo, SkillError, WorldSnapshot
-from vla_skills.manipulation import (
-    REMEMBERED_AFFORDANCE,
-    VISIBLE_AFFORDANCE,
-    make_skills,
-)
+from vla_skills.catalog import make_skills
+from vla_skills.manipulation import REMEMBERED_AFFORDANCE, VISIBLE_AFFORDANCE
 
 CUBE = np.array([0.04, 0.04, 0.04])
 
 
 @pytest.fixture(scope="module")
-def skills(robot):
-    pick, place = make_skills(["pick", "place"], robot, load_profile("arm"))
+def skills():
+    pick, place = make_skills(["pick", "place"], load_profile("arm"))
     return pick, place
 
 
@@ -77,4 +74,4 @@ def test_bad_calls_raise_and_plan_nothing(skills):
     with pytest.raises(SkillError, match="not holding"):
         place.stages({"object": "c", "container": "blue_bin"}, scene)
     with pytest.raises(ValueError, match="unknown skills"):
-        make_skills(["fly"], None, {})
+        make_skills(["fly"], {})

@@ -53,3 +53,20 @@ def load_profile(robot_or_path: str | Path) -> dict[str, Any]:
         profile["default_scene"] = str(resolve_path(profile["default_scene"]))
     profile["profile_path"] = str(path.resolve())
     return profile
+
+
+def joint_groups(profile: dict[str, Any]) -> dict[str, list[str]]:
+    """Actuated joint groups in command order: the profile's `joint_groups`, or for profiles
+    without one (the arm) its `arm_joints` then `gripper_joints`."""
+    raw = profile.get("joint_groups")
+    if raw is None:
+        return {"arm": list(profile["arm_joints"]), "gripper": list(profile["gripper_joints"])}
+    if not isinstance(raw, dict) or not raw or not all(
+            isinstance(v, list) and v and all(isinstance(n, str) for n in v)
+            for v in raw.values()):
+        raise ValueError("profile joint_groups must map group names to non-empty joint lists")
+    groups = {str(k): list(v) for k, v in raw.items()}
+    names = [n for v in groups.values() for n in v]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a joint appears in more than one joint group: {names}")
+    return groups

@@ -287,8 +287,21 @@ class WbcControllerNode(Node):
         self.thread.join(timeout=2.0)
 
 
+def make_controller() -> Node:
+    """The controller the robot profile needs: the arm's, or a legged one for a floating base."""
+    probe = Node("wbc_controller")  # reads the same parameters as the node it stands for
+    probe.declare_parameter("robot_profile", "config/robots/arm.yaml")
+    path = probe.get_parameter("robot_profile").value
+    probe.destroy_node()
+    if load_profile(resolve_path(path)).get("floating_base"):
+        from vla_controller.legged_node import LeggedControllerNode  # the gaits load only here
+
+        return LeggedControllerNode()
+    return WbcControllerNode()
+
+
 def main(args: list[str] | None = None) -> None:
-    run_node(WbcControllerNode, args)
+    run_node(make_controller, args)
 
 
 if __name__ == "__main__":

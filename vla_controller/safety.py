@@ -154,9 +154,12 @@ class CommandSafety:
             self._held_at_stop = q.copy()
         return q.copy()
 
-    def filter(self, q_candidate: np.ndarray, q_measured: np.ndarray) -> SafeCommand:
-        """The safe version of the controller's command for this tick (see module doc)."""
-        if self.estopped:
+    def filter(self, q_candidate: np.ndarray, q_measured: np.ndarray,
+               hold_on_estop: bool = True) -> SafeCommand:
+        """The safe version of the controller's command for this tick (see module doc).
+        hold_on_estop=False: a legged robot stopping by standing still keeps balancing while
+        the stop is latched; limits and step bounds still apply."""
+        if self.estopped and hold_on_estop:
             held = self.held_command(q_measured)
             if held is not None:
                 return SafeCommand(held, (ESTOPPED,))

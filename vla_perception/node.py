@@ -22,6 +22,7 @@ from vla_perception.detector import DetectorConfig, ObjectDetector
 from vla_perception.geometry import PinholeView
 from vla_perception.memory import ObjectMemory, Remembered
 from vla_perception.robot_mask import RobotBodyModel
+from vla_sim.scene import load_scene
 from vla_stack.msg import SceneObject, SceneObjects
 
 
@@ -52,6 +53,9 @@ class PerceptionNode(Node):
         super().__init__("perception")
         self.declare_parameter("robot_profile", "config/robots/arm.yaml")
         self.declare_parameter("memory_s", 30.0)
+        # the map: a YAML with `landmarks:` (a scene file will do; only its landmarks are read).
+        # "" = the profile's default scene for a floating base, none for an arm
+        self.declare_parameter("map_file", "")
         # odom -> base_link on TF from /odom, for RViz (off where the robot's estimator does it)
         self.declare_parameter("publish_odom_tf", True)
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
@@ -63,6 +67,7 @@ class PerceptionNode(Node):
                                        DetectorConfig.from_profile(profile.get("perception")))
         self.robot_body = RobotBodyModel(profile["urdf"], self.base_frame)
         self.memory = ObjectMemory(float(self.get_parameter("memory_s").value))
+        self.landmarks = self.load_landmarks(profile)
         self.lock = threading.Lock()
         # recent joint states, so the robot is masked where it was when the image was taken
         self.joint_history: deque[tuple[float, dict[str, float]]] = deque(maxlen=200)
@@ -84,6 +89,22 @@ class PerceptionNode(Node):
         self.markers_pub = self.create_publisher(MarkerArray, "/perception/markers", 10)
         self.send_tf = tf_broadcaster(self)   # None without tf2_ros: markers only
         self.odom_tf = bool(self.get_parameter("publish_odom_tf").value)
+
+    def load_landmarks(self, profile: dict) -> list[SceneObject]:
+        """Places on the map, published with the objects as kind `landmark` (not perceived)."""
+        path = self.get_parameter("map_file").value or (
+            profile.get("default_scene", "") if self.floating_base else "")
+        if not path:
+            return []
+        entries = []
+        for mark in load_scene(resolve_path(path)).landmarks:
+            entry = SceneObject(name=mark.name, description=mark.name.replace("_", " "),
+                                shape="landmark", kind="landmark", confidence=1.0)
+            entry.pose.position.x, entry.pose.position.y = mark.position_m
+            entry.pose.orientation.z = float(np.sin(mark.yaw_rad / 2.0))
+            entry.pose.orientation.w = float(np.cos(mark.yaw_rad / 2.0))
+            entries.append(entry)
+        return entries
 
     def on_info(self, msg: CameraInfo) -> None:
         k = np.asarray(msg.k, dtype=float).reshape(3, 3) if len(msg.k) == 9 else None
@@ -180,6 +201,7 @@ class PerceptionNode(Node):
             entry.pose.orientation.w = float(np.cos(obj.yaw_rad / 2.0))
             entry.size.x, entry.size.y, entry.size.z = (float(v) for v in obj.size_m)
             msg.objects.append(entry)
+        msg.objects.extend(self.landmarks)
         self.objects_pub.publish(msg)
         self.markers_pub.publish(object_markers(msg))
         if self.send_tf is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from vla_bringup.profile import joint_groups
 from vla_perception.camera_model import CameraModel
 from vla_sim.scene import BIN_WALL_M, DEFAULT_DENSITY_KG_M3, Scene, SceneObject
 
@@ -90,23 +91,6 @@ def _solid_volume_m3(parts: list[tuple[Any, list[float], list[float]]]) -> float
         else:
             vol += 4 / 3 * math.pi * size[0] ** 3
     return vol
-
-
-def joint_groups(profile: dict[str, Any]) -> dict[str, list[str]]:
-    """Actuated joint groups in command order: the profile's `joint_groups`, or for profiles
-    without one (the arm) its `arm_joints` then `gripper_joints`."""
-    raw = profile.get("joint_groups")
-    if raw is None:
-        return {"arm": list(profile["arm_joints"]), "gripper": list(profile["gripper_joints"])}
-    if not isinstance(raw, dict) or not raw or not all(
-            isinstance(v, list) and v and all(isinstance(n, str) for n in v)
-            for v in raw.values()):
-        raise ValueError("profile joint_groups must map group names to non-empty joint lists")
-    groups = {str(k): list(v) for k, v in raw.items()}
-    names = [n for v in groups.values() for n in v]
-    if len(set(names)) != len(names):
-        raise ValueError(f"a joint appears in more than one joint group: {names}")
-    return groups
 
 
 def _add_floor_environment(spec: mujoco.MjSpec) -> None:

@@ -16,9 +16,8 @@ from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import quaternion_msg, rotation_from_wxyz, vector3_msg
 from vla_bringup.node_runner import run_node
-from vla_bringup.profile import ODOM_FRAME, load_profile, resolve_path
+from vla_bringup.profile import ODOM_FRAME, joint_groups, load_profile, resolve_path
 from vla_bringup.qos import SENSOR_QOS
-from vla_sim.build import joint_groups
 from vla_sim.scene import jitter_scene, load_scene
 from vla_sim.world import SimWorld
 from vla_stack.srv import CheckGoal

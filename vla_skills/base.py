@@ -20,25 +20,41 @@ class SkillInfo:
 @dataclass(frozen=True)
 class ObjectInfo:
     name: str
-    kind: str                   # graspable | container
+    kind: str                   # graspable | container | landmark
     position_base_m: np.ndarray  # geometric centre
     size_m: np.ndarray           # full extents
     yaw_rad: float = 0.0
     visible: bool = True
 
 
+@dataclass(frozen=True)
+class Pose2D:
+    """A floating base on the floor: position in odom (m) and heading (rad)."""
+    x_m: float
+    y_m: float
+    yaw_rad: float
+
+    @property
+    def xy_m(self) -> np.ndarray:
+        return np.array([self.x_m, self.y_m])
+
+
 @dataclass
 class WorldSnapshot:
-    """What a skill may know when it decides: perception's objects and the robot's state."""
+    """What a skill may know when it decides: perception's objects (and the map's landmarks)
+    and the robot's state."""
     objects: dict[str, ObjectInfo] = field(default_factory=dict)
     held_object: str | None = None
     gripper_opening_m: float = 0.0    # per finger
     q_arm: np.ndarray | None = None   # measured arm joints, profile order
+    base_pose: Pose2D | None = None   # floating base: from /odom
+    posture: str = "stand"            # floating base: the posture last reached
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of a skill's motion: a tool pose to reach, or a gripper opening to set."""
+    """One step of a skill's motion: a tool pose to reach, a gripper opening to set, a place
+    to walk to or face, or a posture to take."""
     name: str
     tool_pose_base: pin.SE3 | None = None
     gripper_opening_m: float | None = None
@@ -46,6 +62,12 @@ class Stage:
     # after the stage: must (True) or must not (False) hold an object. On a gripper stage it
     # checks the grasp or the release; on a motion stage it catches a drop on the way.
     expect_holding: bool | None = None
+    # legged robots: walk until the base is stop_distance_m from a point; turn to face a point;
+    # take a named posture of the profile (stand, sit)
+    walk_target_xy_m: tuple[float, float] | None = None
+    stop_distance_m: float = 0.0
+    face_xy_m: tuple[float, float] | None = None
+    posture: str | None = None
 
 
 # The affordance reason a skill server gives before perception has reported anything: "unknown

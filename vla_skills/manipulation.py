@@ -126,12 +126,3 @@ class PlaceSkill(ArmSkill):
 
 
 SKILL_TYPES: dict[str, type[ArmSkill]] = {"pick": PickSkill, "place": PlaceSkill}
-
-
-def make_skills(names: list[str], robot: RobotModel, profile: dict) -> list[ArmSkill]:
-    unknown = [n for n in names if n not in SKILL_TYPES]
-    if unknown:
-        raise ValueError(f"unknown skills {unknown}; known: {sorted(SKILL_TYPES)}")
-    return [SKILL_TYPES[n](robot, np.asarray(profile["home_joint_positions"]),
-                           float(profile["gripper_open_m"]), float(profile["gripper_closed_m"]))
-            for n in names]

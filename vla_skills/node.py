@@ -1,10 +1,14 @@
 """Skill server: offers each configured skill as an action with a batch affordance service and
 announces it on /skills/registry. Motion goes to the whole-body controller as task targets."""
 
+import math
 import threading
+import time
 
 import numpy as np
 import rclpy
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
@@ -16,12 +20,12 @@ from visualization_msgs.msg import MarkerArray
 from vla_bringup.conversions import pose_msg_from_se3
 from vla_bringup.markers import wbc_target_markers
 from vla_bringup.node_runner import run_node
-from vla_bringup.profile import load_profile, resolve_path
+from vla_bringup.profile import ODOM_FRAME, load_profile, resolve_path
 from vla_bringup.qos import REGISTRY_WRITER_QOS
-from vla_controller.robot_model import RobotModel
-from vla_skills.base import NO_OBJECTS_YET, Skill, SkillError, Stage, WorldSnapshot
-from vla_skills.manipulation import make_skills
-from vla_skills.world_model import objects_from_msg
+from vla_skills.base import NO_OBJECTS_YET, Pose2D, Skill, SkillError, Stage, WorldSnapshot
+from vla_skills.catalog import make_skills
+from vla_skills.legged import WalkLimits, turn_command, walk_command
+from vla_skills.world_model import objects_from_msg, yaw_of
 from vla_stack.action import ExecuteSkill
 from vla_stack.msg import (
     SceneObjects,
@@ -33,6 +37,9 @@ from vla_stack.msg import (
 from vla_stack.srv import QueryAffordance
 
 HOLDING_MIN_OPENING_M = 0.004   # fingers stopped this far apart: something is between them
+DRIVE_RATE_HZ = 20.0            # /cmd_vel from the walk / turn loop
+STALL_S = 6.0                   # walking without getting closer for this long: failed
+UPRIGHT_MAX_TILT = math.radians(45.0)
 
 
 class SkillInterrupted(Exception):  # noqa: N818 - not an error: a cancel
@@ -46,25 +53,32 @@ class SkillServerNode(Node):
         self.declare_parameter("skills", ["pick", "place"])
         self.declare_parameter("move_timeout_s", 20.0)
         self.declare_parameter("gripper_timeout_s", 3.0)
+        self.declare_parameter("perception_timeout_s", 3.0)  # wall s of silence: affordances 0
         # where the actions/services live: a second provider of a skill name (swapped in while
         # the first still runs) needs its own, e.g. /skills/learned -> /skills/learned/pick/...
         self.declare_parameter("interface_namespace", "/skills")
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
-        self.arm_joints = list(profile["arm_joints"])
-        self.gripper_joints = list(profile["gripper_joints"])
+        self.arm_joints = list(profile.get("arm_joints", []))
+        self.gripper_joints = list(profile.get("gripper_joints", []))
         self.base_frame = profile["base_frame"]
-        self.tool_frame = profile["tool_frame"]
-        robot = RobotModel.from_urdf(profile["urdf"], self.arm_joints,
-                                     base_frame=self.base_frame, tool_frame=self.tool_frame)
+        self.tool_frame = profile.get("tool_frame", "")
+        self.floating_base = bool(profile.get("floating_base"))
+        # objects (and landmarks) come in the frame the robot moves in: odom for a floating base
+        self.objects_frame = ODOM_FRAME if self.floating_base else self.base_frame
+        self.walk_limits = WalkLimits(**profile.get("skill_settings", {}).get("walk", {}))
         self.skills: dict[str, Skill] = {
-            s.info.name: s for s in make_skills(list(self.get_parameter("skills").value),
-                                                robot, profile)}
+            s.info.name: s for s in make_skills(list(self.get_parameter("skills").value), profile)}
         self.state_lock = threading.Condition()
         self.objects: dict | None = None   # None until perception has spoken
+        self.objects_at = -math.inf         # when it last did (monotonic wall time)
         self.joint_positions: dict[str, float] = {}
         self.joint_velocities: dict[str, float] = {}
         self.wbc_tasks: dict[str, object] = {}
         self.held_object: str | None = None
+        self.base_pose: Pose2D | None = None      # floating base, from /odom
+        self.base_speed_mps = 0.0
+        self.base_upright = True
+        self.posture = "stand"                    # the posture last reached
         self.busy = threading.Lock()
         self.shutting_down = False
 
@@ -76,6 +90,9 @@ class SkillServerNode(Node):
         self.create_subscription(WholeBodyState, "/wbc/state", self.on_wbc_state, 10,
                                  callback_group=group)
         self.target_pub = self.create_publisher(WholeBodyTarget, "/wbc/target", 10)
+        if self.floating_base:
+            self.create_subscription(Odometry, "/odom", self.on_odom, 10, callback_group=group)
+            self.cmd_vel_pub = self.create_publisher(Twist, "/cmd_vel", 10)
         self.target_markers_pub = self.create_publisher(MarkerArray, "/wbc/target_markers", 10)
         self.registry_pub = self.create_publisher(SkillDescription, "/skills/registry",
                                                   REGISTRY_WRITER_QOS)
@@ -117,12 +134,13 @@ class SkillServerNode(Node):
 
     # -- inputs --------------------------------------------------------------------------
     def on_objects(self, msg: SceneObjects) -> None:
-        if msg.header.frame_id not in ("", self.base_frame):
+        if msg.header.frame_id not in ("", self.objects_frame):
             self.get_logger().warning(f"objects in frame {msg.header.frame_id!r} ignored: expected "
-                                   f"{self.base_frame!r}", throttle_duration_sec=5.0)
+                                   f"{self.objects_frame!r}", throttle_duration_sec=5.0)
             return
         with self.state_lock:
             self.objects = objects_from_msg(msg)
+            self.objects_at = time.monotonic()
 
     def on_joint_states(self, msg: JointState) -> None:
         if len(msg.position) != len(msg.name):
@@ -131,6 +149,18 @@ class SkillServerNode(Node):
             self.joint_positions.update(zip(msg.name, msg.position, strict=True))
             if len(msg.velocity) == len(msg.name):
                 self.joint_velocities.update(zip(msg.name, msg.velocity, strict=True))
+            self.state_lock.notify_all()
+
+    def on_odom(self, msg: Odometry) -> None:
+        p, q, v = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist.linear
+        values = [p.x, p.y, p.z, q.x, q.y, q.z, q.w, v.x, v.y]
+        if not all(math.isfinite(x) for x in values):
+            return
+        with self.state_lock:
+            self.base_pose = Pose2D(p.x, p.y, yaw_of(q))
+            self.base_speed_mps = math.hypot(v.x, v.y)
+            # the base z axis in odom: its z component is cos(tilt)
+            self.base_upright = 1.0 - 2.0 * (q.x * q.x + q.y * q.y) > math.cos(UPRIGHT_MAX_TILT)
             self.state_lock.notify_all()
 
     def on_wbc_state(self, msg: WholeBodyState) -> None:
@@ -144,15 +174,25 @@ class SkillServerNode(Node):
             fingers = [self.joint_positions.get(j, 0.0) for j in self.gripper_joints]
             return WorldSnapshot(
                 objects=dict(self.objects or {}), held_object=self.held_object,
-                gripper_opening_m=float(np.mean(fingers)),
-                q_arm=None if None in q else np.array(q, dtype=float))
+                gripper_opening_m=float(np.mean(fingers)) if fingers else 0.0,
+                q_arm=None if None in q or not q else np.array(q, dtype=float),
+                base_pose=self.base_pose, posture=self.posture)
 
     # -- affordances ---------------------------------------------------------------------
+    def perception_silent_s(self) -> float:
+        """Wall seconds since perception last spoke (inf before it ever did)."""
+        return time.monotonic() - self.objects_at
+
     def on_affordance(self, skill: Skill, request, response):
         world = self.snapshot()
+        silent_s = self.perception_silent_s()
+        timeout_s = float(self.get_parameter("perception_timeout_s").value)
         for call in request.calls:
             if self.objects is None:
                 score, why = 0.0, NO_OBJECTS_YET
+            elif silent_s > timeout_s:
+                # a silent perception may hide a moved object or a person: do not act on old news
+                score, why = 0.0, f"no perception for {silent_s:.1f} s"
             elif call.skill != skill.info.name or len(call.arg_names) != len(call.arg_values):
                 score, why = 0.0, f"malformed call for {skill.info.name}: {call.skill!r}"
             else:
@@ -210,10 +250,21 @@ class SkillServerNode(Node):
             self.busy.release()
 
     def run_stage(self, stage: Stage, args: dict[str, str], goal_handle) -> None:
+        if stage.walk_target_xy_m is not None or stage.face_xy_m is not None:
+            self.drive(stage, goal_handle)
+            return
         stamp = self.get_clock().now().to_msg()
         target = WholeBodyTarget()
         target.header.frame_id, target.header.stamp = self.base_frame, stamp
-        if stage.tool_pose_base is not None:
+        if stage.posture is not None:
+            target.tasks.append(WholeBodyTask(operation=WholeBodyTask.ADD_OR_UPDATE,
+                                              name="posture", type="posture",
+                                              posture=stage.posture))
+            self.target_pub.publish(target)
+            self.wait_for_task("posture", stamp, goal_handle, f"posture {stage.posture!r}")
+            with self.state_lock:
+                self.posture = stage.posture
+        elif stage.tool_pose_base is not None:
             task = WholeBodyTask(operation=WholeBodyTask.ADD_OR_UPDATE, name="tool",
                                  type="frame_pose", frame=self.tool_frame,
                                  position_weight=1.0, orientation_weight=1.0,
@@ -255,18 +306,75 @@ class SkillServerNode(Node):
                     raise SkillError(f"timed out after {timeout_s:.0f} s waiting for {what}")
                 self.state_lock.wait(timeout=0.05)
 
+    def drive(self, stage: Stage, goal_handle) -> None:
+        """Walk to / turn to face a point, closing the loop on /odom at DRIVE_RATE_HZ (sim time):
+        a go-to law (vla_skills.legged) sends /cmd_vel until the base arrives and stops."""
+        limits = self.walk_limits
+        target = np.asarray(stage.walk_target_xy_m or stage.face_xy_m, dtype=float)
+        with self.state_lock:
+            start = self.base_pose
+        if start is None:
+            raise SkillError("no odometry: cannot walk")
+        distance_m = float(np.linalg.norm(target - start.xy_m))
+        timeout_s = 15.0 + 3.0 * distance_m / limits.max_speed_mps
+        deadline = self.get_clock().now() + Duration(seconds=timeout_s)
+        best_m, best_at = math.inf, self.get_clock().now()
+
+        def step():
+            nonlocal best_m, best_at
+            if not self.base_upright:
+                raise SkillError("the robot fell: not upright")
+            now = self.get_clock().now()
+            if now > deadline:
+                raise SkillError(f"not there after {timeout_s:.0f} s")
+            if stage.walk_target_xy_m is not None:
+                twist, left = walk_command(self.base_pose, target, stage.stop_distance_m, limits)
+                arrived = left < limits.arrive_tolerance_m
+            else:
+                twist, left = turn_command(self.base_pose, target, limits)
+                arrived = abs(left) < limits.face_tolerance_rad
+            if abs(left) < best_m - 0.02:
+                best_m, best_at = abs(left), now
+            elif (now - best_at).nanoseconds > STALL_S * 1e9:
+                raise SkillError(f"no progress for {STALL_S:.0f} s ({left:+.2f} still to go)")
+            return None if arrived else twist
+
+        period_s = 1.0 / DRIVE_RATE_HZ
+        try:
+            while True:
+                with self.state_lock:
+                    if goal_handle.is_cancel_requested or self.shutting_down or not rclpy.ok():
+                        raise SkillInterrupted("cancelled")
+                    twist = step()
+                if twist is None:
+                    break
+                self.send_twist(twist)
+                self.get_clock().sleep_for(Duration(seconds=period_s))
+        finally:
+            self.send_twist(np.zeros(3))
+        # arrived: wait for the body to come to rest before saying so
+        self.wait(lambda: True if self.base_speed_mps < 0.05 else None, 5.0, goal_handle,
+                  "the robot to stop")
+
+    def send_twist(self, twist: np.ndarray) -> None:
+        msg = Twist()
+        msg.linear.x, msg.linear.y, msg.angular.z = (float(v) for v in twist)
+        self.cmd_vel_pub.publish(msg)
+
     def wait_for_tool(self, stamp, goal_handle) -> None:
+        self.wait_for_task("tool", stamp, goal_handle, "the tool to reach its target")
+
+    def wait_for_task(self, name: str, stamp, goal_handle, what: str) -> None:
         def status():
-            task = self.wbc_tasks.get("tool")
+            task = self.wbc_tasks.get(name)
             if task is None or (task.target_stamp.sec, task.target_stamp.nanosec) != (
                     stamp.sec, stamp.nanosec):
                 return None
             if task.state in ("unreachable", "rejected"):
-                raise SkillError(f"controller: tool target {task.state}: {task.message}")
+                raise SkillError(f"controller: {name} target {task.state}: {task.message}")
             return True if task.state == "reached" else None
 
-        self.wait(status, self.get_parameter("move_timeout_s").value, goal_handle,
-                  "the tool to reach its target")
+        self.wait(status, self.get_parameter("move_timeout_s").value, goal_handle, what)
 
     def finger_opening_m(self) -> float:
         """Measured opening per finger (mean of the gripper joints)."""
@@ -291,7 +399,10 @@ class SkillServerNode(Node):
                          "the gripper to settle")
 
     def hold(self) -> None:
-        """Stop the arm where it is: removing the tool task makes the controller hold."""
+        """Stop where it is: removing the tool task makes the controller hold; a legged robot
+        also gets a zero velocity."""
+        if self.floating_base:
+            self.send_twist(np.zeros(3))
         target = WholeBodyTarget()
         target.header.frame_id = self.base_frame
         target.header.stamp = self.get_clock().now().to_msg()

@@ -1,0 +1,258 @@
+"""Legged controller node: the profile's gait (vla_controller.legged) stepped at the control rate in
+ROS time by its own thread (not an rclpy timer), every command through the same safety filter as
+the arm's (vla_controller.safety), one ros2_control forward command per joint group.
+
+Inputs: /joint_states, /odom, /imu, /cmd_vel (geometry_msgs/Twist, base axes), /wbc/target
+(`posture` tasks: stand | sit, as the profile's gait offers). Watchdogs: a /cmd_vel older than
+`cmd_vel_timeout_s` means stand still; stale joint states or a lost /odom or /imu hold the last
+command. Emergency stop (vla_controller.estop_interface): the gait is told to stand still and
+posture changes are refused until a reset; the legs keep balancing rather than freeze mid-step."""
+
+import math
+import threading
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float64MultiArray
+
+from vla_bringup.profile import joint_groups, load_profile, resolve_path
+from vla_controller.estop_interface import EmergencyStopInterface
+from vla_controller.legged import LeggedSensors, make_locomotion
+from vla_controller.robot_model import RobotModel
+from vla_controller.safety import ESTOPPED, CommandSafety, TickPacer
+from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeBodyTaskState
+
+STATE_PERIOD_TICKS = 10   # /wbc/state at control_rate / 10
+BASE_STATE_TIMEOUT_S = 0.5  # wall time without /odom or /imu: hold
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+class LeggedControllerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("wbc_controller")
+        self.declare_parameter("robot_profile", "config/robots/quadruped.yaml")
+        self.declare_parameter("speed_scale", 1.0)  # 0..1: walking speed and joint steps
+        self.declare_parameter("joint_state_timeout_s", 0.5)  # wall time; older -> hold
+        self.declare_parameter("cmd_vel_timeout_s", 0.5)  # wall time; older -> stand still
+        profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
+        self.groups = joint_groups(profile)
+        self.locomotion = make_locomotion(profile)
+        self.joint_names = list(self.locomotion.joint_names)
+        self.group_index = {g: [self.joint_names.index(j) for j in joints]
+                            for g, joints in self.groups.items()}
+        self.period_s = 1.0 / float(profile["control_rate_hz"])
+        self.speed_scale = float(self.get_parameter("speed_scale").value)
+        self.cmd_vel_timeout_s = float(self.get_parameter("cmd_vel_timeout_s").value)
+        # the legs' limits come from the URDF through the same model the arm uses
+        robot = RobotModel.from_urdf(profile["urdf"], self.joint_names,
+                                     base_frame=profile["base_frame"])
+        self.safety = CommandSafety(
+            robot, self.period_s, speed_scale=self.speed_scale,
+            joint_state_timeout_s=float(self.get_parameter("joint_state_timeout_s").value))
+
+        self.lock = threading.Lock()
+        self.joint_positions: dict[str, float] = {}
+        self.joint_velocities: dict[str, float] = {}
+        self.odom: tuple[np.ndarray, np.ndarray, float] | None = None  # position, v_base, t
+        self.imu: tuple[np.ndarray, np.ndarray, float] | None = None   # quat wxyz, gyro, t
+        self.cmd_twist = np.zeros(3)
+        self.cmd_twist_at = -math.inf
+        self.posture_task: WholeBodyTaskState | None = None
+        self.mode = ""
+        self.loop_rate_hz = 0.0
+
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(JointState, "/joint_states", self.on_joint_states, 10,
+                                 callback_group=inputs)
+        self.create_subscription(Odometry, "/odom", self.on_odom, 10, callback_group=inputs)
+        self.create_subscription(Imu, "/imu", self.on_imu, 10, callback_group=inputs)
+        commands = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(Twist, "/cmd_vel", self.on_cmd_vel, 10, callback_group=commands)
+        self.create_subscription(WholeBodyTarget, "/wbc/target", self.on_target, 10,
+                                 callback_group=commands)
+        self.group_pubs = {g: self.create_publisher(Float64MultiArray, f"/{g}_controller/commands",
+                                                    10) for g in self.groups}
+        self.state_pub = self.create_publisher(WholeBodyState, "/wbc/state", 10)
+        self.estop = EmergencyStopInterface(self, self.emergency_stop, self.safety.reset,
+                                            lambda: self.safety.estopped)
+        self.running = True
+        self.thread = threading.Thread(target=self.control_loop, name="legged_loop", daemon=True)
+        self.thread.start()
+
+    # -- inputs ---------------------------------------------------------------------------
+    def on_joint_states(self, msg: JointState) -> None:
+        if len(msg.position) != len(msg.name):
+            return
+        positions = {n: p for n, p in zip(msg.name, msg.position, strict=True) if _finite(p)}
+        velocities = {}
+        if len(msg.velocity) == len(msg.name):
+            velocities = {n: v for n, v in zip(msg.name, msg.velocity, strict=True) if _finite(v)}
+        if not all(j in positions for j in self.joint_names):
+            return
+        with self.lock:
+            self.joint_positions.update(positions)
+            self.joint_velocities.update(velocities)
+        self.safety.joint_state_received(time.monotonic())
+
+    def on_odom(self, msg: Odometry) -> None:
+        p, v = msg.pose.pose.position, msg.twist.twist.linear
+        if _finite(p.x, p.y, p.z, v.x, v.y, v.z):
+            with self.lock:
+                self.odom = (np.array([p.x, p.y, p.z]), np.array([v.x, v.y, v.z]),
+                             time.monotonic())
+
+    def on_imu(self, msg: Imu) -> None:
+        q, w = msg.orientation, msg.angular_velocity
+        quat = np.array([q.w, q.x, q.y, q.z])
+        if _finite(*quat, w.x, w.y, w.z) and 0.9 < np.linalg.norm(quat) < 1.1:
+            with self.lock:
+                self.imu = (quat / np.linalg.norm(quat), np.array([w.x, w.y, w.z]),
+                            time.monotonic())
+
+    def on_cmd_vel(self, msg: Twist) -> None:
+        twist = np.array([msg.linear.x, msg.linear.y, msg.angular.z])
+        if not np.all(np.isfinite(twist)):
+            self.get_logger().warning("/cmd_vel with NaN/inf ignored", throttle_duration_sec=2.0)
+            return
+        with self.lock:
+            self.cmd_twist, self.cmd_twist_at = twist, time.monotonic()
+
+    def on_target(self, msg: WholeBodyTarget) -> None:
+        for task in msg.tasks:
+            state = WholeBodyTaskState(name=task.name, target_stamp=msg.header.stamp)
+            try:
+                if task.operation != WholeBodyTask.ADD_OR_UPDATE or task.type != "posture":
+                    raise ValueError("a legged controller takes posture tasks (stand | sit); "
+                                     "walking goes through /cmd_vel")
+                if self.safety.estopped:
+                    raise ValueError("emergency stop active: call /emergency_stop/reset first")
+                with self.lock:
+                    self.locomotion.set_posture(task.posture)
+                state.state, state.message = "moving", f"to posture {task.posture!r}"
+            except ValueError as exc:
+                state.state, state.message = "rejected", str(exc)
+                self.get_logger().warning(f"/wbc/target task {task.name!r} rejected: {exc}")
+            with self.lock:
+                self.posture_task = state
+
+    def emergency_stop(self, source: str) -> bool:
+        if not self.safety.estop(f"emergency stop from {source}"):
+            return False
+        self.get_logger().error(f"EMERGENCY STOP from {source}: standing still")
+        return True
+
+    # -- fast loop --------------------------------------------------------------------------
+    def sensors(self) -> tuple[LeggedSensors | None, np.ndarray, str | None]:
+        """(sensors, commanded twist, why the loop must hold instead) under the lock."""
+        now = time.monotonic()
+        with self.lock:
+            if self.odom is None or self.imu is None:
+                return None, np.zeros(3), "holding: no /odom or /imu yet"
+            if now - min(self.odom[2], self.imu[2]) > BASE_STATE_TIMEOUT_S:
+                return None, np.zeros(3), "holding: stale /odom or /imu"
+            fresh = now - self.cmd_twist_at <= self.cmd_vel_timeout_s
+            twist = self.cmd_twist.copy() if fresh else np.zeros(3)
+            sensors = LeggedSensors(
+                dict(self.joint_positions), dict(self.joint_velocities), self.odom[0].copy(),
+                self.imu[0].copy(), self.odom[1].copy(), self.imu[1].copy())
+        return sensors, twist, None
+
+    def control_loop(self) -> None:
+        pacer = TickPacer(self.period_s)
+        ticks, window_ticks, window_start = 0, 0, time.monotonic()
+        while self.running and rclpy.ok():
+            now_ns = self.get_clock().now().nanoseconds
+            sleep_s = pacer.step(now_ns)
+            if sleep_s > 0.0:
+                time.sleep(sleep_s)
+                continue
+            q_cmd = self.safe_command()
+            if q_cmd is None:
+                continue
+            for group, index in self.group_index.items():
+                self.group_pubs[group].publish(Float64MultiArray(data=q_cmd[index].tolist()))
+            ticks += 1
+            window_ticks += 1
+            if time.monotonic() - window_start >= 1.0:
+                self.loop_rate_hz = window_ticks / (time.monotonic() - window_start)
+                window_ticks, window_start = 0, time.monotonic()
+            if ticks % STATE_PERIOD_TICKS == 0:
+                self.publish_state(q_cmd, now_ns)
+
+    def safe_command(self) -> np.ndarray | None:
+        """This tick's joint command: the gait's, filtered; or the held one; None before any
+        state arrived."""
+        hold = self.safety.hold_reason(time.monotonic())
+        if hold == ESTOPPED:
+            hold = None  # a legged robot stops by standing still, not by freezing mid-step
+            estopped = True
+        else:
+            estopped = False
+        sensors, twist, why = self.sensors()
+        hold = hold or why
+        q_measured = None if sensors is None else self._measured(sensors)
+        if hold is None and q_measured is not None:
+            if estopped:
+                twist = np.zeros(3)
+            try:
+                with self.lock:
+                    command = self.locomotion.update(sensors, twist * self.speed_scale,
+                                                     self.period_s)
+                q_candidate = np.array([dict(zip(command.names, command.positions_rad,
+                                                 strict=True))[n] for n in self.joint_names])
+                safe = self.safety.filter(q_candidate, q_measured, hold_on_estop=False)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive and hold
+                hold = f"holding: gait error: {exc}"
+            else:
+                if safe.reasons:
+                    self.get_logger().warning(f"command changed: {'; '.join(safe.reasons)}",
+                                              throttle_duration_sec=2.0)
+                self.set_mode("estop: standing still" if estopped else None)
+                return safe.q
+        self.set_mode(hold)
+        return self.safety.held_command(q_measured)
+
+    def _measured(self, sensors: LeggedSensors) -> np.ndarray | None:
+        try:
+            return np.array([sensors.joint_positions_rad[n] for n in self.joint_names])
+        except KeyError:
+            return None
+
+    def set_mode(self, hold: str | None) -> None:
+        if hold == self.mode or (hold is None and not self.mode):
+            return
+        if hold is None:
+            self.get_logger().info(f"{self.mode!r} over: control resumed")
+        else:
+            self.get_logger().warning(hold)
+        self.mode = hold or ""
+
+    def publish_state(self, q_cmd: np.ndarray, now_ns: int) -> None:
+        with self.lock:
+            walking = self.locomotion.walking
+            posture, reached = self.locomotion.posture, self.locomotion.posture_reached
+            task = self.posture_task
+            if task is not None and task.state == "moving" and reached:
+                task.state, task.message = "reached", f"posture {posture!r}"
+        mode = self.mode or ("walking" if walking else posture)
+        msg = WholeBodyState(mode=mode, loop_rate_hz=self.loop_rate_hz)
+        msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
+        if task is not None:
+            msg.tasks.append(task)
+        msg.command.name = self.joint_names
+        msg.command.position = q_cmd.tolist()
+        self.state_pub.publish(msg)
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2.0)
