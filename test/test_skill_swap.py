@@ -12,16 +12,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 
 import pytest
+import rclpy
 from action_msgs.msg import GoalStatusArray
 
 from ros_stack import running_stack
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.skills_cli import format_describe, format_list
 from vla_planner.registry import ProviderPresence, RegisteredSkill, SkillRegistry
+from vla_stack.srv import QueryAffordance
 
 LEARNED_NS = "/skills/learned"
 
@@ -217,3 +220,75 @@ def test_providers_swap_while_the_planner_runs(stack):
         listed = vla_skills("list")
         assert listed.returncode == 0 and "place" not in listed.stdout, listed.stdout
         assert "/learned_skills_2" in listed.stdout and "/arm_skills" not in listed.stdout
+
+
+# -- the crash watch on real ROS services (no stack) --------------------------------------------
+class SlowProvider:
+    """A real node with an affordance service that can be made to stop answering in time."""
+
+    def __init__(self):
+        self.node = rclpy.create_node("slow_provider")
+        self.slow = False
+        self.node.create_service(QueryAffordance, "/slow/pick/affordance", self.answer)
+
+    def answer(self, request, response):
+        while self.slow:
+            time.sleep(0.05)
+        return response
+
+
+def test_provider_watch_suspends_the_silent_restores_the_slow_forgets_the_gone():
+    from types import SimpleNamespace
+
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.executors import MultiThreadedExecutor
+
+    from vla_bringup.provider_watch import ProviderWatch
+
+    rclpy.init()
+    executor = MultiThreadedExecutor(num_threads=4)
+    try:
+        provider = SlowProvider()
+        planner = rclpy.create_node("watching_planner")
+        offer = RegisteredSkill("pick", "pick up the {object}", ("object",), ("graspable",),
+                                "/slow_provider", "/slow/pick/execute", "/slow/pick/affordance",
+                                1)
+        offered, events = [offer], []
+
+        def suspend(name):
+            events.append(("suspend", name))
+            offered.clear()
+            return [offer]
+
+        def restore(offers):
+            events.append(("restore", offers[0].provider))
+            offered.extend(offers)
+
+        watch = ProviderWatch(planner, ReentrantCallbackGroup(), lambda: list(offered), suspend,
+                              restore, probe_timeout_s=0.5)
+        for node in (provider.node, planner):
+            executor.add_node(node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        watch.track()
+        assert watch.clients["/slow_provider"][1].wait_for_service(timeout_sec=10.0)
+        lost = SimpleNamespace(not_alive_count_change=1)
+        watch.on_liveliness(lost)                     # it answers: nothing happens
+        assert events == []
+        provider.slow = True
+        watch.on_liveliness(lost)                     # silent: suspended
+        assert events == [("suspend", "/slow_provider")] and not offered
+        provider.slow = False                         # only slow: restored by the recheck
+        assert wait_until(lambda: ("restore", "/slow_provider") in events, 10.0), events
+        assert offered == [offer]
+        provider.slow = True
+        watch.on_liveliness(lost)
+        assert events[-1] == ("suspend", "/slow_provider")
+        provider.slow = False
+        executor.remove_node(provider.node)           # gone from the graph: forgotten
+        provider.node.destroy_node()
+        assert wait_until(lambda: not watch.suspended, 10.0)
+        assert events[-1] == ("suspend", "/slow_provider") and "/slow_provider" not in \
+            watch.clients
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        rclpy.shutdown()

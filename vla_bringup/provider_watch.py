@@ -30,7 +30,8 @@ class ProviderWatch:
                  restore: Callable[[list[RegisteredSkill]], None],
                  probe_timeout_s: float = 1.0) -> None:
         """offers(): every registered offer; suspend(provider): remove its offers and return
-        them; restore(offers): put them back. All three are the node's, under its own lock."""
+        them; restore(offers): put them back. All three are the node's, under its own lock.
+        callback_group must be reentrant: a probe waits inside a callback for its answer."""
         self.node, self.group = node, callback_group
         self.offers, self.suspend, self.restore = offers, suspend, restore
         self.probe_timeout_s = probe_timeout_s
