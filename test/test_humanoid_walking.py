@@ -329,6 +329,25 @@ def test_turns_in_place(profile):
     assert np.linalg.norm(sim.base_xy) < 0.3
 
 
+def test_walks_sideways_and_on_an_arc(profile):
+    sim = _Run(profile)
+    vy = 0.1
+    sim.run(1.0)
+    sim.run(5.0, (0.0, vy, 0.0))
+    sim.run(2.0)
+    x, y = sim.base_xy
+    print(f"\nhumanoid sideways: commanded {vy} m/s for 5 s, moved {y:+.3f} m "
+          f"(forward {x:+.3f} m), max tilt {sim.max_tilt_deg:.1f} deg")
+    sim.assert_upright()
+    assert y > 0.3 and abs(x) < 0.15
+    yaw0 = sim.unwrapped_yaw
+    sim.run(5.0, (0.3, 0.0, -0.3))  # walking and turning right at once, as walk_to does
+    sim.run(2.0)
+    sim.assert_upright()
+    assert sim.unwrapped_yaw - yaw0 < -math.radians(60)
+    assert sim.base_xy[0] - x > 0.5
+
+
 def test_stays_upright_under_a_lateral_push(profile):
     sim = _Run(profile)
     sim.run(1.5)

@@ -35,6 +35,7 @@ from vla_controller.locomotion.humanoid_footsteps import (
     Footstep,
     StepParams,
     ZmpSegment,
+    lateral_sign,
     other_side,
     plan_footsteps,
     rot2,
@@ -61,6 +62,7 @@ class WalkingConfig:
 
     steps: StepParams
     start_shift_s: float
+    zmp_inset_m: float
     pelvis_height_m: float
     pelvis_height_rate_m_s: float
     max_velocity: tuple[float, float, float, float]  # vx forward, vx backward, vy, wz
@@ -83,7 +85,8 @@ class WalkingConfig:
                 float(loco["min_foot_gap_m"]), float(loco["max_step_yaw_rad"]))
             vmax, prev, stab = loco["max_velocity"], loco["preview"], loco["stabilizer"]
             cfg = cls(
-                steps, float(loco["start_shift_s"]), float(loco["pelvis_height_m"]),
+                steps, float(loco["start_shift_s"]), float(loco["zmp_inset_m"]),
+                float(loco["pelvis_height_m"]),
                 float(loco["pelvis_height_rate_m_s"]),
                 (float(vmax["vx"]), float(vmax["vx_backward"]), float(vmax["vy"]),
                  float(vmax["wz"])),
@@ -95,6 +98,7 @@ class WalkingConfig:
         if not (0 < s.double_support_s < s.step_period_s and s.step_height_m > 0
                 and 0 < s.min_foot_gap_m <= s.foot_spacing_m and s.max_step_yaw_rad > 0
                 and cfg.start_shift_s > 0 and cfg.pelvis_height_m > 0
+                and 0 <= cfg.zmp_inset_m < s.foot_spacing_m / 2
                 and cfg.pelvis_height_rate_m_s > 0 and min(cfg.max_velocity) >= 0
                 and 0 < cfg.preview_dt_s < cfg.preview_horizon_s
                 and cfg.servo_gain >= 0 and cfg.tilt_gain >= 0):
@@ -245,15 +249,22 @@ class HumanoidWalking:
         t, p = self._time_s, sample_zmp(self._segments, np.array([self._time_s]))[0]
         segs, support, other, ds = [], stance, self._feet[other_side(self._stance)], first_ds_s
         for landing in landings:
-            segs += [ZmpSegment(t, ds, p, support.xy_world_m),
-                     ZmpSegment(t + ds, ss, support.xy_world_m, support.xy_world_m)]
-            t, p, ds = t + ds + ss, support.xy_world_m, steps.double_support_s
+            zmp = self._zmp_on(support)
+            segs += [ZmpSegment(t, ds, p, zmp), ZmpSegment(t + ds, ss, zmp, zmp)]
+            t, p, ds = t + ds + ss, zmp, steps.double_support_s
             other, support = support, landing
             if not moving and squared_up(other, support, steps):
                 break
         mid = (support.xy_world_m + other.xy_world_m) / 2
         segs.append(ZmpSegment(t, self.config.start_shift_s, p, mid))
         self._segments = segs
+
+    def _zmp_on(self, foot: Footstep) -> np.ndarray:
+        """The single-support ZMP reference: the sole centre moved towards the other foot.
+        The CoM then swings less far out; with the ZMP on the centre, sideways steps and fast
+        walking tipped over the soles' inner edges (measured: no vy was stable, 0.4 m/s fell)."""
+        inward = -lateral_sign(foot.side) * self.config.zmp_inset_m
+        return foot.xy_world_m + rot2(foot.yaw_world_rad) @ np.array([0.0, inward])
 
     def _start_step(self, cmd: np.ndarray, first_ds_s: float) -> None:
         stance = self._feet[self._stance]
