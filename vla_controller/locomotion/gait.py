@@ -97,14 +97,15 @@ class GaitSchedule:
 
 
 def swing_foot(start_base_m: np.ndarray, end_base_m: np.ndarray, progress: float,
-               swing_s: float, step_height_m: float,
-               ground_velocity_base_m_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               swing_s: float, step_height_m: float, liftoff_velocity_base_m_s: np.ndarray,
+               touchdown_velocity_base_m_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(position, velocity m/s) of a swinging foot `progress` (0..1) of the way from lift-off
     to touch-down, in the base frame.
 
     Horizontal: a cubic Hermite curve that leaves and lands moving with the ground under the
-    body (`ground_velocity_base_m_s`, i.e. minus the body's commanded velocity), so the foot
-    neither scuffs at lift-off nor skids at touch-down. Vertical: the straight line between
+    body (the ground's velocity in the base frame at the lift-off and touch-down points: minus
+    the body's commanded twist there), so the foot neither scuffs at lift-off nor skids at
+    touch-down. Vertical: the straight line between
     the end heights plus a (1 - cos) bump of `step_height_m`.
     """
     tau = min(max(progress, 0.0), 1.0)
@@ -113,9 +114,11 @@ def swing_foot(start_base_m: np.ndarray, end_base_m: np.ndarray, progress: float
         tau3 - tau2
     d00, d10, d01, d11 = 6 * tau2 - 6 * tau, 3 * tau2 - 4 * tau + 1, -6 * tau2 + 6 * tau, \
         3 * tau2 - 2 * tau
-    tangent = swing_s * np.asarray(ground_velocity_base_m_s, dtype=float)
-    position = h00 * start_base_m + h10 * tangent + h01 * end_base_m + h11 * tangent
-    velocity = (d00 * start_base_m + d10 * tangent + d01 * end_base_m + d11 * tangent) / swing_s
+    tangent0 = swing_s * np.asarray(liftoff_velocity_base_m_s, dtype=float)
+    tangent1 = swing_s * np.asarray(touchdown_velocity_base_m_s, dtype=float)
+    position = h00 * start_base_m + h10 * tangent0 + h01 * end_base_m + h11 * tangent1
+    velocity = (d00 * start_base_m + d10 * tangent0 + d01 * end_base_m
+                + d11 * tangent1) / swing_s
     rise = end_base_m[2] - start_base_m[2]
     bump = 2.0 * math.pi * tau
     position[2] = start_base_m[2] + tau * rise + step_height_m * 0.5 * (1.0 - math.cos(bump))

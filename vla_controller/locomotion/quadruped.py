@@ -50,6 +50,7 @@ _RESTEP_TOL_M = 0.02     # standing with a foot this far off its stance point: s
 _PUSH_RECOVERY_SPEED_M_S = 0.15  # standing body moving faster than this: start stepping
 _MAX_CORRECTION_FRACTION = 0.3  # of the command: the twist-error integral's bound ...
 _CORRECTION_FLOOR_FRACTION = 0.05  # ... plus this much of max_velocity while moving
+_LOAD_TRANSFER_S = 0.01  # time constant of the weight feed-forward between legs
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class QuadrupedLocomotion:
         self._twist_stride = np.zeros(3)       # the same averaged over about a stride
         self._cmd_steady_s = 0.0               # how long the ramped command has not changed
         self._twist_correction = np.zeros(3)   # integral of the twist error, added in stance
+        self._torques = np.zeros(len(self.joint_names))  # weight feed-forward, smoothed
         self.status = LocomotionStatus(posture="stand", posture_reached=False, walking=False,
                                        fallen=False)
 
@@ -290,7 +292,7 @@ class QuadrupedLocomotion:
         self.status.posture_reached = (not self.gait.running
                                        and abs(self._height_m - target_h) < _HEIGHT_TOL_M)
         self.status.cmd_twist = self._cmd.copy()
-        return self._joint_targets(roll, pitch)
+        return self._joint_targets(roll, pitch, dt_s)
 
     # ----- internals -----
     def _start_from(self, q: np.ndarray) -> None:
@@ -362,7 +364,7 @@ class QuadrupedLocomotion:
                 target[2] = ground_z
                 self._feet[i], self._foot_velocity[i] = swing_foot(
                     self._liftoff[i], target, progress, self.gait.swing_s, p.step_height_m,
-                    self._ground_velocity(target))
+                    self._ground_velocity(self._liftoff[i]), self._ground_velocity(target))
             else:
                 foot = self._feet[i]
                 # standing (clock stopped): the feet stay where they are
@@ -385,7 +387,7 @@ class QuadrupedLocomotion:
         return np.array([-vx + yaw_rate * point_base_m[1], -vy - yaw_rate * point_base_m[0],
                          0.0])
 
-    def _joint_targets(self, roll: float, pitch: float) -> JointTargets:
+    def _joint_targets(self, roll: float, pitch: float, dt_s: float) -> JointTargets:
         p = self.params
         n = len(self.joint_names)
         positions, velocities, torques = np.empty(n), np.empty(n), np.zeros(n)
@@ -409,8 +411,11 @@ class QuadrupedLocomotion:
                 # the foot pushes its share of the weight into the ground: tau = J^T f
                 torques[sl] = -load_n * jac[2]
         self.status.feet_reachable = reachable
-        return JointTargets(self.joint_names, positions + torques / self._kp, velocities,
-                            torques)
+        # the load moves between the diagonal pairs at every touch-down: smooth the step in the
+        # torque (a jump in the position targets reads as a huge velocity downstream)
+        self._torques += min(1.0, dt_s / _LOAD_TRANSFER_S) * (torques - self._torques)
+        return JointTargets(self.joint_names, positions + self._torques / self._kp, velocities,
+                            self._torques.copy())
 
 
 def _solve3(jac: np.ndarray, rhs: np.ndarray) -> np.ndarray:
