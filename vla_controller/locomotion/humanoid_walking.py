@@ -72,6 +72,8 @@ class WalkingConfig:
     preview_r_jerk: float
     servo_gain: float
     tilt_gain: float
+    velocity_gain: float
+    max_velocity_correction: float
 
     @classmethod
     def from_profile(cls, profile: Mapping[str, Any]) -> WalkingConfig:
@@ -91,7 +93,8 @@ class WalkingConfig:
                 (float(vmax["vx"]), float(vmax["vx_backward"]), float(vmax["vy"]),
                  float(vmax["wz"])),
                 float(prev["dt_s"]), float(prev["horizon_s"]), float(prev["q_zmp"]),
-                float(prev["r_jerk"]), float(stab["servo_gain"]), float(stab["tilt_gain"]))
+                float(prev["r_jerk"]), float(stab["servo_gain"]), float(stab["tilt_gain"]),
+                float(stab["velocity_gain"]), float(stab["max_velocity_correction"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad `locomotion:` section: {exc!r}") from exc
         s = cfg.steps
@@ -101,7 +104,8 @@ class WalkingConfig:
                 and 0 <= cfg.zmp_inset_m < s.foot_spacing_m / 2
                 and cfg.pelvis_height_rate_m_s > 0 and min(cfg.max_velocity) >= 0
                 and 0 < cfg.preview_dt_s < cfg.preview_horizon_s
-                and cfg.servo_gain >= 0 and cfg.tilt_gain >= 0):
+                and min(cfg.servo_gain, cfg.tilt_gain, cfg.velocity_gain,
+                        cfg.max_velocity_correction) >= 0):
             raise ValueError(f"`locomotion:` values out of range: {cfg}")
         return cfg
 
@@ -209,6 +213,8 @@ class HumanoidWalking:
                               for f in self._sole_frames.values())
         self._q_prev = q.copy()
         self._com_offset_base = self._com_offset(q)
+        self._velocity_avg = np.zeros(2)
+        self._velocity_correction = np.zeros(2)
         self._started = True
 
     def _joint_vector(self, values: Sequence[float], what: str = "joint positions",
@@ -258,6 +264,24 @@ class HumanoidWalking:
         mid = (support.xy_world_m + other.xy_world_m) / 2
         segs.append(ZmpSegment(t, self.config.start_shift_s, p, mid))
         self._segments = segs
+
+    def _corrected_twist(self, cmd: np.ndarray, velocity_world_m_s: np.ndarray,
+                         dt_s: float) -> np.ndarray:
+        """The twist the footsteps are planned for: the command plus the integral of its
+        tracking error (vx, vy in the heading frame). The real body ends each step a little
+        ahead of the plan (the swing foot lands 1-4 cm long), 14 % too fast at 0.3 m/s
+        without this. The measured velocity is averaged over about a step to remove the sway."""
+        cfg = self.config
+        v_heading = rot2(self._feet[self._stance].yaw_world_rad).T @ velocity_world_m_s[:2]
+        alpha = dt_s / (cfg.steps.step_period_s * 2 + dt_s)
+        self._velocity_avg += alpha * (v_heading - self._velocity_avg)
+        if not (self._walking and np.any(cmd != 0.0)):
+            self._velocity_correction[:] = 0.0
+            return cmd
+        self._velocity_correction += cfg.velocity_gain * (cmd[:2] - self._velocity_avg) * dt_s
+        bound = cfg.max_velocity_correction * np.abs(cmd[:2])
+        self._velocity_correction = np.clip(self._velocity_correction, -bound, bound)
+        return self.clamp_twist([*(cmd[:2] + self._velocity_correction), cmd[2]])
 
     def _zmp_on(self, foot: Footstep) -> np.ndarray:
         """The single-support ZMP reference: the sole centre moved towards the other foot.
@@ -328,8 +352,11 @@ class HumanoidWalking:
         q_meas = self._joint_vector(state.joint_positions_rad)
         dq_meas = self._joint_vector(state.joint_velocities_rad_s, "joint velocities")
         R_base = _quat_wxyz_to_matrix(state.base_quat_wxyz)
+        v_base = np.asarray(state.base_linear_velocity_base_m_s, dtype=float)
+        if v_base.shape != (3,) or not np.all(np.isfinite(v_base)):
+            raise ValueError(f"base linear velocity must be 3 finite numbers, got {v_base!r}")
         self._time_s += dt_s
-        self._advance_steps(cmd)
+        self._advance_steps(self._corrected_twist(cmd, R_base @ v_base, dt_s))
         self._run_preview()
         com_ref = self.preview.interpolate(self._time_s - (self._preview_time_s
                                                            - self.gains.dt_s))
