@@ -2,17 +2,21 @@
 (CoM) -> pelvis and sole poses -> analytic leg IK -> joint position + velocity targets.
 
 Balance model: the linear inverted pendulum with Kajita's ZMP preview control
-(humanoid_preview.py) plans a CoM whose ZMP stays on the planned support. The plan is executed
-kinematically by the joint position servos, which is sound only while the body moves as planned
-relative to the feet; three things make that hold:
+(humanoid_preview.py) plans a CoM whose ZMP stays on the planned support (in single support a
+little inside the sole centre, which keeps the sway and sideways steps inside the soles). The plan
+is executed kinematically by the joint position servos (the profile's stiff leg gains), which is
+sound only while the body moves as planned relative to the feet; what makes that hold:
 - support torques fed forward: the joint torques that carry the planned pose against gravity and
   give its CoM the planned acceleration, with the weight split between the feet as the planned ZMP
   says, sent as a position offset tau / kp (the servos would otherwise lag by it);
-- the leg servos stiffened in software from the measured joint state (`servo_gain`);
-- torso tilt measured by the IMU leaned against in the pelvis orientation the IK aims for.
+- torso tilt measured by the IMU leaned against in the pelvis orientation the IK aims for;
+- optionally, the leg servos stiffened in software from /joint_states (`servo_gain`; only with
+  joint states at the control rate, it destabilises on 100 Hz ones).
+The speed is closed through the footsteps: the integral of the measured velocity error (/odom
+twist, averaged over a stride) is added to the twist the steps are planned for.
 Standing is walking with a zero command. A push is taken by the ankle strategy: the stiff legs
 keep the body rigid over the feet, which recovers while the capture point stays inside the
-support polygon (documented limit in test_humanoid_walking.py).
+support polygon (documented limit in test_humanoid_walking.py); there is no capture stepping.
 
 Frames: the plan lives in a "walk frame" fixed to the floor where the walker started (its
 origin under the pelvis, its yaw the IMU's); nothing is compared with absolute odometry, so its
