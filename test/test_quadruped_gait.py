@@ -18,6 +18,7 @@ import math  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
+import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import pinocchio as pin  # noqa: E402
 import pytest  # noqa: E402
@@ -298,6 +299,7 @@ class Run:
     position_m: list = field(default_factory=list)
     tilt_deg: list = field(default_factory=list)
     yaw_rad: list = field(default_factory=list)
+    quat_wxyz: list = field(default_factory=list)
     velocity_base_m_s: list = field(default_factory=list)
     cmd: list = field(default_factory=list)
     tick_cpu_s: list = field(default_factory=list)
@@ -344,6 +346,7 @@ class Driver:
             self.log.tilt_deg.append(
                 math.degrees(math.acos(min(1.0, math.cos(roll) * math.cos(pitch)))))
             self.log.yaw_rad.append(_yaw(quat))
+            self.log.quat_wxyz.append(quat)
             self.log.velocity_base_m_s.append(_odom_imu_state(self.world)
                                               .base_linear_velocity_base_m_s)
             self.log.cmd.append(np.asarray(cmd, float))
@@ -409,6 +412,29 @@ def test_trots_on_state_at_the_joint_state_rate(driver, profile):
     driver.run(1.0)
     driver.assert_upright()
     assert np.linalg.norm(driver.world.robot_base_pose()[0][:2]) > 1.5
+
+
+def test_climbs_a_slope_with_the_trunk_level(driver):
+    """A 10 deg ramp (the floor plane tilted, uphill towards +x): the IMU leveling keeps the
+    trunk level with gravity rather than with the ground, and the trot climbs it."""
+    slope_rad = math.radians(10.0)
+    world = driver.world
+    floor = world.model.geom("floor").id
+    world.model.geom_quat[floor] = [math.cos(slope_rad / 2), 0.0, -math.sin(slope_rad / 2), 0.0]
+    mujoco.mj_setConst(world.model, world.data)  # the floor is static: re-derive its pose
+    world.reset()
+    driver.run(1.5)
+    z0 = world.robot_base_pose()[0][2]
+    driver.run(5.0, (0.4, 0.0, 0.0))
+    driver.assert_upright()
+    log = driver.log.arrays()
+    steady = log["time_s"] > log["time_s"][-1] - 3.0
+    pitch_deg = np.degrees([roll_pitch(q)[1] for q in log["quat_wxyz"][steady]])
+    print(f"\n10 deg slope at 0.4 m/s: trunk pitch {pitch_deg.mean():+.1f} deg mean, "
+          f"{np.abs(pitch_deg).max():.1f} deg max; climbed "
+          f"{world.robot_base_pose()[0][2] - z0:.2f} m")
+    assert abs(pitch_deg.mean()) < 1.5  # the ground is at 10 deg
+    assert world.robot_base_pose()[0][2] - z0 > 0.25  # 1.5+ m up the ramp
 
 
 def test_turns_90_degrees_in_place(driver):

@@ -13,7 +13,9 @@ feed-forward. How:
   stride-averaged twist error (from /odom and the gyro) is added to the stance feet's twist.
 - Standing, a push that sets the body moving starts the trot; the footholds catch it.
 - Feet kept in one plane parallel to the trunk level the trunk on flat ground; on top of that,
-  the measured roll/pitch lengthen the legs on the low side (`attitude_gain`).
+  the measured roll/pitch lengthen the legs on the low side (`attitude_gain`), and the
+  integral of the tilt does it for as long as the tilt lasts (a slope: the trunk stays level
+  with gravity, not with the ground).
 - Position servos sag under load: the stance legs' share of the weight, as joint torques
   J^T f, is added to the position target as torque / kp (the servo's stiffness), so the legs
   hold the commanded height.
@@ -51,6 +53,8 @@ _PUSH_RECOVERY_SPEED_M_S = 0.15  # standing body moving faster than this: start 
 _MAX_CORRECTION_FRACTION = 0.3  # of the command: the twist-error integral's bound ...
 _CORRECTION_FLOOR_FRACTION = 0.05  # ... plus this much of max_velocity while moving
 _LOAD_TRANSFER_S = 0.01  # time constant of the weight feed-forward between legs
+_MAX_LEAN_RAD = 0.35     # the integral leveling copes with slopes up to ~20 deg
+_LEAN_TILT_CAP_RAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class LocomotionParams:
     velocity_integral_gain: float
     max_foot_offset_m: float
     attitude_gain: float
+    attitude_integral_gain: float
     posture_transition_s: float
     velocity_filter_s: float
     fall_tilt_deg: float
@@ -217,6 +222,7 @@ class QuadrupedLocomotion:
         self._cmd_steady_s = 0.0               # how long the ramped command has not changed
         self._twist_correction = np.zeros(3)   # integral of the twist error, added in stance
         self._torques = np.zeros(len(self.joint_names))  # weight feed-forward, smoothed
+        self._lean_rad = np.zeros(2)  # integrated roll, pitch: how far the ground slopes
         self.status = LocomotionStatus(posture="stand", posture_reached=False, walking=False,
                                        fallen=False)
 
@@ -260,6 +266,12 @@ class QuadrupedLocomotion:
         roll, pitch = roll_pitch(quat)
         tilt = math.degrees(math.acos(min(1.0, math.cos(roll) * math.cos(pitch))))
         self.status.fallen = tilt > p.fall_tilt_deg
+        if not self.status.fallen:
+            # integrate at most _LEAN_TILT_CAP_RAD of tilt: a slope builds up over seconds, a
+            # push's brief large tilt must not wind the lean up
+            tilt_rp = np.clip([roll, pitch], -_LEAN_TILT_CAP_RAD, _LEAN_TILT_CAP_RAD)
+            self._lean_rad += p.attitude_integral_gain * dt_s * tilt_rp
+            np.clip(self._lean_rad, -_MAX_LEAN_RAD, _MAX_LEAN_RAD, out=self._lean_rad)
         alpha = min(1.0, dt_s / p.velocity_filter_s)
         measured = np.array([v_base[0], v_base[1], w_base[2]])
         self._twist_filtered += alpha * (measured - self._twist_filtered)
@@ -394,13 +406,14 @@ class QuadrupedLocomotion:
         stance = [not swinging for swinging in self._was_swinging]  # this tick's phases
         carry = p.weight_feedforward and not self.status.fallen
         load_n = self.mass_kg * GRAVITY_M_S2 / max(1, sum(stance))
-        sin_roll, sin_pitch = math.sin(roll), math.sin(pitch)
+        sin_roll = math.sin(p.attitude_gain * roll + self._lean_rad[0])
+        sin_pitch = math.sin(p.attitude_gain * pitch + self._lean_rad[1])
         reachable = True
         for i, leg in enumerate(self.leg_names):
             kin = self.legs[leg]
             x, y, z = self._feet[i]
             # level the trunk: lengthen the legs on the low side of the measured tilt
-            z += p.attitude_gain * (y * sin_roll - x * sin_pitch)
+            z += y * sin_roll - x * sin_pitch
             q_leg, exact = kin.inverse((x, y, z))
             reachable &= exact
             jac = kin.jacobian(q_leg)
