@@ -67,13 +67,23 @@ def bench_sim(robot: str) -> list[dict]:
 
 
 def bench_wbc(robot: str) -> list[dict]:
+    """Whole-body QP per tick for all three robots, ours and mink side by side (the robot
+    argument is not used: the comparison is one run over every profile)."""
     import pinocchio as pin
 
     from vla_controller.ik import solve_ik
     from vla_controller.robot_model import RobotModel
-    from vla_controller.wbc import WholeBodyController
+    from vla_controller.wholebody_bench import compare
 
-    profile = load_profile(robot)
+    results = []
+    for name in ("arm", "quadruped", "humanoid"):
+        for suffix, (ticks, stats) in compare(load_profile(name), 3000).items():
+            results.append(summary(f"wbc.{name}.tick{suffix}", "ms", list(ticks[:, 0])))
+            results.append(summary(f"wbc.{name}.tick_cpu{suffix}", "ms", list(ticks[:, 1])))
+            for key, value in stats.items():  # metres -> micrometres (drift is sub-um)
+                results.append(summary(f"wbc.{name}.{key.removesuffix('_m')}{suffix}", "um",
+                                       [value * 1e6]))
+    profile = load_profile("arm")
     model = RobotModel.from_urdf(profile["urdf"], profile["arm_joints"],
                                  base_frame=profile["base_frame"], tool_frame=profile["tool_frame"])
     rng = np.random.default_rng(0)
@@ -81,18 +91,9 @@ def bench_wbc(robot: str) -> list[dict]:
     down = np.diag([1.0, -1.0, -1.0])
     targets = [pin.SE3(down, np.array([rng.uniform(0.3, 0.65), rng.uniform(-0.3, 0.3),
                                        rng.uniform(0.02, 0.3)])) for _ in range(50)]
-    ik_ms = [solve_ik(model, t, home).solve_time_ms for t in targets]
-    wbc = WholeBodyController(model, profile["tool_frame"], 1.0 / profile["control_rate_hz"])
-    q = home.copy()
-    ticks = []
-    for target in targets[:10]:
-        wbc.set_frame_target("tool", profile["tool_frame"], target)
-        for _ in range(200):
-            start = time.perf_counter()
-            q, _ = wbc.update(q)
-            ticks.append((time.perf_counter() - start) * 1e3)
-    return [summary(f"wbc.{robot}.tick", "ms", ticks),
-            summary(f"wbc.{robot}.solve_ik", "ms", ik_ms)]
+    results.append(summary("wbc.arm.solve_ik", "ms",
+                           [solve_ik(model, t, home).solve_time_ms for t in targets]))
+    return results
 
 
 def rss_mb() -> float:

@@ -70,9 +70,8 @@ class Contact:
 
     def equality(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(A (rows, nv), b (rows,)) with A dq = b."""
-        error, jac = self._task.compute(robot, q)
-        rows = self.rows
-        return jac[:rows], -self._task.gain * error[:rows]
+        error, jac = self._task.compute(robot, q)  # 3 rows for a point, 6 for a plane
+        return jac, -self._task.gain * error
 
     def drift(self, robot: RobotModel, q: np.ndarray) -> tuple[float, float]:
         """(position m, orientation rad) of the frame away from its anchor."""

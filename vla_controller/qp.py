@@ -42,6 +42,44 @@ def position_band(robot: RobotModel, position_margin: float) -> tuple[np.ndarray
     return robot.position_lower + margin, robot.position_upper - margin
 
 
+class StepBox:
+    """Box (lower, upper) on dq (nv) from position limits (with margin) and velocity limits.
+
+    If a joint is already inside the margin band (or outside the limits), the box only lets it
+    move back inward, at most at its velocity limit: never further out. A floating base's six
+    entries are bounded by its speed limit only. The limits are fixed per period: computed
+    once here, so each tick only shifts them by q.
+    """
+
+    def __init__(
+        self,
+        robot: RobotModel,
+        dt_s: float,
+        velocity_scale: float = 1.0,
+        position_margin: float = 0.0,
+        max_step: float | None = None,
+    ) -> None:
+        self.band_lower, self.band_upper = position_band(robot, position_margin)
+        step = velocity_scale * robot.velocity_limit * dt_s
+        self.step = step if max_step is None else np.minimum(step, max_step)
+        self.base_step: np.ndarray | None = None
+        if robot.base_nv:
+            linear, angular = robot.base_velocity_limit
+            base = velocity_scale * dt_s * np.repeat([linear, angular], 3)
+            self.base_step = base if max_step is None else np.minimum(base, max_step)
+        self.base_nq = robot.base_nq
+
+    def bounds(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q_joints = q[self.base_nq :]
+        step = self.step
+        lower = np.minimum(np.maximum(self.band_lower - q_joints, -step), step)
+        upper = np.maximum(np.minimum(self.band_upper - q_joints, step), lower)
+        if self.base_step is not None:
+            return (np.concatenate([-self.base_step, lower]),
+                    np.concatenate([self.base_step, upper]))
+        return lower, upper
+
+
 def step_bounds(
     robot: RobotModel,
     q: np.ndarray,
@@ -50,29 +88,8 @@ def step_bounds(
     position_margin: float = 0.0,
     max_step: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Box (lower, upper) on dq (nv) from position limits (with margin) and velocity limits.
-
-    If a joint is already inside the margin band (or outside the limits), the box only lets it
-    move back inward, at most at its velocity limit: never further out. A floating base's six
-    entries are bounded by its speed limit only.
-    """
-    band_lower, band_upper = position_band(robot, position_margin)
-    step = velocity_scale * robot.velocity_limit * dt_s
-    if max_step is not None:
-        step = np.minimum(step, max_step)
-    q_joints = robot.joint_part(q)
-    lower_pos = band_lower - q_joints
-    upper_pos = band_upper - q_joints
-    lower = np.minimum(np.maximum(lower_pos, -step), step)
-    upper = np.maximum(np.minimum(upper_pos, step), -step)
-    upper = np.maximum(upper, lower)
-    if robot.base_nv:
-        linear, angular = robot.base_velocity_limit
-        base = velocity_scale * dt_s * np.repeat([linear, angular], 3)
-        if max_step is not None:
-            base = np.minimum(base, max_step)
-        lower, upper = np.concatenate([-base, lower]), np.concatenate([base, upper])
-    return lower, upper
+    """``StepBox`` for one configuration (see there)."""
+    return StepBox(robot, dt_s, velocity_scale, position_margin, max_step).bounds(q)
 
 
 class DiffIkSolver:
@@ -101,23 +118,40 @@ class DiffIkSolver:
         self._dims: tuple[int, int] = (-1, -1)
         self._initialised = False
         self._support = SupportPolygon()
+        self._box: tuple[float, StepBox] | None = None
+        self._diagonal_index = np.arange(robot.nv) * (robot.nv + 1)
         self.last_status: str = "not run"
         self.last_cost: float = float("nan")
 
     def build(self, q: np.ndarray, tasks: Sequence[Task]) -> tuple[np.ndarray, np.ndarray]:
         """Hessian H and gradient g of the QP objective (0.5 dq'H dq + g'dq)."""
         n = self.robot.nv
-        hessian = self.damping * np.eye(n)
+        jacobians, errors, weights = [], [], []
+        diagonal = np.full(n, self.damping)
         gradient = np.zeros(n)
         for task in tasks:
+            w = task.cost_weights()
+            if task.diagonal:
+                # Identity Jacobian on the joints: straight onto the diagonal (no big product).
+                error = task.gain * task.joint_error(self.robot, q)
+                joints = slice(self.robot.base_nv, n)
+                diagonal[joints] += w
+                gradient[joints] += w * error
+                continue
             error, jac = task.compute(self.robot, q)
-            weights = task.cost_weights()
-            weighted_jac = jac.T * weights  # J^T W
-            hessian += weighted_jac @ jac
-            gradient += weighted_jac @ (task.gain * error)
+            jacobians.append(jac)
+            errors.append(error if task.gain == 1.0 else task.gain * error)
+            weights.append(w)
             if task.lm_damping > 0.0:
-                hessian += task.lm_damping * float(error @ (weights * error)) * np.eye(n)
-        return hessian, gradient
+                diagonal += task.lm_damping * float(error @ (w * error))
+        if not jacobians:
+            return np.diag(diagonal), gradient
+        # All tasks stacked: one product instead of one per task (Python overhead dominates).
+        jac_all = np.concatenate(jacobians) if len(jacobians) > 1 else jacobians[0]
+        weighted_t = jac_all.T * np.concatenate(weights)  # J^T W
+        hessian = weighted_t @ jac_all
+        hessian.ravel()[self._diagonal_index] += diagonal  # ravel of a fresh array is a view
+        return hessian, gradient + weighted_t @ np.concatenate(errors)
 
     def _problem(self, n_eq: int, n_in: int) -> proxsuite.proxqp.dense.QP:
         if self._qp is None or self._dims != (n_eq, n_in):
@@ -157,12 +191,14 @@ class DiffIkSolver:
         self._initialised = True
         status = qp.results.info.status
         dq = np.array(qp.results.x)
-        if status not in _OK or not np.all(np.isfinite(dq)):
+        if status not in _OK or not math.isfinite(float(dq.sum())):
             self._initialised = False
             self.last_status = f"qp failed: {status.name}"
             return None
-        dq = np.clip(dq, lower, upper)  # solver tolerance may overshoot the box by ~1e-9
-        if a_eq is not None and np.max(np.abs(a_eq @ dq - b_eq)) > _EQ_TOL:
+        # solver tolerance may overshoot the box by ~1e-9 (np.clip is slow on small arrays)
+        dq = np.minimum(np.maximum(dq, lower), upper)
+        closest = status != proxsuite.proxqp.QPSolverOutput.PROXQP_SOLVED
+        if closest and a_eq is not None and np.max(np.abs(a_eq @ dq - b_eq)) > _EQ_TOL:
             self.last_status = "contacts not satisfiable within the limits"
             return None
         self.last_cost = float(qp.results.info.objValue)
@@ -175,17 +211,21 @@ class DiffIkSolver:
         dt_s: float,
         contacts: Sequence[Contact] = (),
         com_margin_m: float | None = None,
+        checked: bool = False,
     ) -> np.ndarray:
         """Tangent step dq (nv) for one period ``dt_s``; q (+) dq stays within the limits and
         keeps the contacts. ``com_margin_m``: also keep the CoM this far inside the support
-        polygon of the contacts."""
-        q = self.robot.check_q(q)
-        if not (np.isfinite(dt_s) and dt_s > 0.0):
-            raise ValueError(f"dt_s must be > 0, got {dt_s}")
-        lower, upper = step_bounds(
-            self.robot, q, dt_s, self.velocity_scale, self.position_margin, self.max_step
-        )
-        zero = np.clip(np.zeros(self.robot.nv), lower, upper)
+        polygon of the contacts. ``checked``: q and dt_s were validated by the caller."""
+        if not checked:
+            q = self.robot.check_q(q)
+            if not (np.isfinite(dt_s) and dt_s > 0.0):
+                raise ValueError(f"dt_s must be > 0, got {dt_s}")
+        if self._box is None or self._box[0] != dt_s:
+            box = StepBox(self.robot, dt_s, self.velocity_scale, self.position_margin,
+                          self.max_step)
+            self._box = (dt_s, box)
+        lower, upper = self._box[1].bounds(q)
+        zero = np.minimum(np.maximum(0.0, lower), upper)  # standing still, inside the box
         if not tasks:
             self.last_status = "no tasks"
             return zero
@@ -193,14 +233,16 @@ class DiffIkSolver:
         eq = None
         if contacts:
             blocks = [c.equality(self.robot, q) for c in contacts]
-            eq = (np.vstack([a for a, _ in blocks]), np.concatenate([b for _, b in blocks]))
+            eq = (np.concatenate([a for a, _ in blocks]), np.concatenate([b for _, b in blocks]))
         ineq = None
         if com_margin_m is not None and contacts:
             halfplanes = self._support.halfplanes(contacts)
             ineq = com_support_inequality(self.robot, q, halfplanes, com_margin_m)
-        terms = [hessian, gradient] + ([] if eq is None else list(eq))
-        terms += [] if ineq is None else list(ineq)
-        if not all(math.isfinite(float(np.sum(t))) for t in terms):  # one NaN/inf poisons a sum
+        # One NaN/inf poisons a sum. Constraint matrices share the kinematics with the task
+        # terms; their right-hand sides are checked, and a NaN answer is rejected in _run.
+        total = float(hessian.sum() + gradient.sum())
+        total += sum(float(pair[1].sum()) for pair in (eq, ineq) if pair is not None)
+        if not math.isfinite(total):
             self.last_status = "non-finite task terms"
             return zero
         dq = self._run(hessian, gradient, eq, ineq, lower, upper)

@@ -15,6 +15,7 @@ MuJoCo differs (quaternion wxyz, free-joint linear velocity in world axes):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,9 @@ class RobotModel:
         # Our index i <-> pinocchio index _q_idx[i] (the base block maps onto itself).
         self._q_idx = np.asarray(q_idx, dtype=int)
         self._v_idx = np.asarray(v_idx, dtype=int)
+        # Profiles list joints in tree order: then no column shuffling (a copy per Jacobian).
+        self._v_identity = bool(np.array_equal(self._v_idx, np.arange(len(v_idx))))
+        self._q_identity = bool(np.array_equal(self._q_idx, np.arange(len(q_idx))))
         self._jq = self._q_idx[base_nq:]  # pinocchio indices of the joints only
         self._jv = self._v_idx[base_nv:]
         self.base_nq, self.base_nv = base_nq, base_nv
@@ -213,7 +217,7 @@ class RobotModel:
             raise ValueError(f"{what} is not a numeric vector: {q!r}") from exc
         if arr.shape != (size,):
             raise ValueError(f"{what} must have shape ({size},), got {np.shape(q)}")
-        if not np.all(np.isfinite(arr)):
+        if not math.isfinite(float(arr.sum())):  # one NaN/inf poisons the sum
             raise ValueError(f"{what} contains NaN/inf: {arr}")
         return arr
 
@@ -222,7 +226,7 @@ class RobotModel:
         a floating base's quaternion comes back normalised."""
         arr = self._check_vector(q, self.nq, what)
         if self.floating_base:
-            norm = float(np.linalg.norm(arr[3:7]))
+            norm = math.sqrt(float(arr[3:7] @ arr[3:7]))
             if norm < 1e-6:
                 raise ValueError(f"{what}: base quaternion is zero")
             arr[3:7] /= norm
@@ -290,14 +294,20 @@ class RobotModel:
         return q
 
     def to_pin_q(self, q: np.ndarray) -> np.ndarray:
+        if self._q_identity:
+            return q
         q_pin = np.empty(self.model.nq)
         q_pin[self._q_idx] = q
         return q_pin
 
     def from_pin_q(self, q_pin: np.ndarray) -> np.ndarray:
+        if self._q_identity:
+            return np.array(q_pin, dtype=float)
         return np.asarray(q_pin, dtype=float)[self._q_idx].copy()
 
     def to_pin_v(self, v: np.ndarray) -> np.ndarray:
+        if self._v_identity:
+            return v
         v_pin = np.empty(self.model.nv)
         v_pin[self._v_idx] = v
         return v_pin
@@ -340,7 +350,7 @@ class RobotModel:
 
     def _update_kinematics(self, q: np.ndarray) -> None:
         # Several tasks query the same q in one tick: compute FK + Jacobians once.
-        key = np.asarray(q, dtype=float).tobytes()
+        key = q.tobytes() if isinstance(q, np.ndarray) else np.asarray(q, float).tobytes()
         if key == self._cached_q:
             return
         q_pin = self.to_pin_q(q)
@@ -349,11 +359,16 @@ class RobotModel:
         self._cached_q = key
         self._com_q = None
 
-    def frame_pose_world(self, q: np.ndarray, frame: str) -> pin.SE3:
-        """Placement of ``frame`` in the world (= the base frame for the fixed-base arm)."""
+    def _columns(self, jac: np.ndarray) -> np.ndarray:
+        """Pinocchio's tangent columns in our order."""
+        return jac if self._v_identity else jac[:, self._v_idx]
+
+    def frame_pose_world(self, q: np.ndarray, frame: str, copy: bool = True) -> pin.SE3:
+        """Placement of ``frame`` in the world (= the base frame for the fixed-base arm).
+        ``copy=False``: pinocchio's own object, valid until the next q (hot loops only)."""
         fid = self._frame_id(frame)
         self._update_kinematics(q)
-        return pin.SE3(self.data.oMf[fid])
+        return pin.SE3(self.data.oMf[fid]) if copy else self.data.oMf[fid]
 
     def frame_jacobian_world(self, q: np.ndarray, frame: str) -> np.ndarray:
         """(6, nv) Jacobian [linear; angular] of ``frame``'s origin in world axes
@@ -361,13 +376,13 @@ class RobotModel:
         fid = self._frame_id(frame)
         self._update_kinematics(q)
         jac = pin.getFrameJacobian(self.model, self.data, fid, pin.LOCAL_WORLD_ALIGNED)
-        return jac[:, self._v_idx]
+        return self._columns(jac)
 
     def frame_jacobian_local(self, q: np.ndarray, frame: str) -> np.ndarray:
         """(6, nv) Jacobian of ``frame``'s twist in its own axes (LOCAL)."""
         fid = self._frame_id(frame)
         self._update_kinematics(q)
-        return pin.getFrameJacobian(self.model, self.data, fid, pin.LOCAL)[:, self._v_idx]
+        return self._columns(pin.getFrameJacobian(self.model, self.data, fid, pin.LOCAL))
 
     def frame_pose_base(self, q: np.ndarray, frame: str) -> pin.SE3:
         """Placement of ``frame`` in the base frame at ``q``."""
@@ -384,9 +399,9 @@ class RobotModel:
         base_id = self._frame_id(self.base_frame)
         base = self.data.oMf[base_id]
         if self.floating_base:
-            jac_base = pin.getFrameJacobian(
-                self.model, self.data, base_id, pin.LOCAL_WORLD_ALIGNED
-            )[:, self._v_idx]
+            jac_base = self._columns(
+                pin.getFrameJacobian(self.model, self.data, base_id, pin.LOCAL_WORLD_ALIGNED)
+            )
             offset = self.data.oMf[self._frame_id(frame)].translation - base.translation
             # v_rel = v_f - v_b - w_b x d  =  (J_f - J_b)_lin + [d]x J_b_ang
             jac[:3] -= jac_base[:3] - pin.skew(offset) @ jac_base[3:]
@@ -406,7 +421,9 @@ class RobotModel:
         if self._com_q is not None:
             return
         # Reuses the joint Jacobians computed above (no second kinematics pass).
-        self._com_jac = pin.jacobianCenterOfMass(self.model, self.data, True)[:, self._v_idx]
+        self._com_jac = np.array(self._columns(
+            pin.jacobianCenterOfMass(self.model, self.data, True)))
+        self._com_jac.flags.writeable = False  # handed out without a copy
         self._com_q = self._cached_q
 
     def com_world(self, q: np.ndarray) -> np.ndarray:
@@ -415,9 +432,9 @@ class RobotModel:
         return self.data.com[0].copy()
 
     def com_jacobian_world(self, q: np.ndarray) -> np.ndarray:
-        """(3, nv) Jacobian of the centre of mass, world axes."""
+        """(3, nv) Jacobian of the centre of mass, world axes (read-only array)."""
         self._update_com(q)
-        return self._com_jac.copy()
+        return self._com_jac
 
     def gravity_torques(self, q: np.ndarray) -> np.ndarray:
         """(nv,) generalised gravity g(q): for a floating base the first 6 are the base's."""

@@ -80,6 +80,8 @@ class Task(ABC):
     comes from the subclass.
     """
 
+    diagonal = False  # True: Jacobian [0 | I] on the joints, error from joint_error()
+
     def __init__(self, name: str, gain: float = 1.0, lm_damping: float = 0.0) -> None:
         self.name = _check_name(name)
         self.gain = check_weight(gain, "gain")
@@ -101,7 +103,7 @@ class Task(ABC):
         """(m,) non-negative weights, one per error row, before ``weight``."""
 
     def cost_weights(self) -> np.ndarray:
-        return self.weight * self.row_weights()
+        return self.row_weights() if self.weight == 1.0 else self.weight * self.row_weights()
 
     def validate(self, robot: RobotModel) -> None:  # noqa: B027 - optional hook
         """Raise ValueError if the task does not fit ``robot``."""
@@ -121,6 +123,7 @@ def _rotation_rows(rot_err: np.ndarray, jac_angular: np.ndarray) -> np.ndarray:
     # d log3(R_err) = Jlog3(R_err) R_err^T omega: R_err moves by a left (reference-axes) twist.
     if rot_err[0, 0] + rot_err[1, 1] + rot_err[2, 2] > 3.0 - 1e-12:
         return jac_angular  # error below ~1e-6 rad: Jlog3 R^T is the identity (held contacts)
+    # (Jlog3 R^T deviates from I by ~angle / 2: kept exact, the task converges as designed)
     return pin.Jlog3(rot_err) @ rot_err.T @ jac_angular
 
 
@@ -178,40 +181,54 @@ class FramePoseTask(Task):
         if position_weight == 0.0 and orientation_weight == 0.0:
             raise ValueError("position_weight and orientation_weight cannot both be 0")
         self.position_weight, self.orientation_weight = position_weight, orientation_weight
+        # A zero-weighted half is left out of the QP rows (3 instead of 6: less work).
+        weights = [w for w in (position_weight, orientation_weight) if w > 0.0]
+        self._row_weights = np.repeat(weights, 3)
 
     def validate(self, robot: RobotModel) -> None:
         if not robot.has_frame(self.frame):
             raise ValueError(f"task {self.name!r}: unknown frame {self.frame!r}")
 
     def row_weights(self) -> np.ndarray:
-        return np.repeat([self.position_weight, self.orientation_weight], 3)
+        return self._row_weights
 
-    def pose(self, robot: RobotModel, q: np.ndarray) -> pin.SE3:
-        """The frame's pose in the reference frame at q."""
+    def pose(self, robot: RobotModel, q: np.ndarray, copy: bool = True) -> pin.SE3:
+        """The frame's pose in the reference frame at q (``copy=False``: see RobotModel)."""
         if self.reference == "world":
-            return robot.frame_pose_world(q, self.frame)
+            return robot.frame_pose_world(q, self.frame, copy=copy)
         return robot.frame_pose_base(q, self.frame)
 
     def errors(self, robot: RobotModel, q: np.ndarray) -> tuple[float, float]:
         """(position_error_m, orientation_error_rad) of the frame at q."""
-        err = pose_error(self.pose(robot, q), self.target_pose)
+        err = pose_error(self.pose(robot, q, copy=False), self.target_pose)
         return float(np.linalg.norm(err[:3])), float(np.linalg.norm(err[3:]))
 
     def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pose = self.pose(robot, q)
+        """Rows [position (3) if weighted; orientation (3) if weighted]."""
+        pose = self.pose(robot, q, copy=False)  # read before anything recomputes kinematics
         if self.reference == "world":
             jac = robot.frame_jacobian_world(q, self.frame)
         else:
             jac = robot.frame_jacobian_base(q, self.frame)
-        rot_err = pose.rotation @ self.target_pose.rotation.T
-        error = np.concatenate([pose.translation - self.target_pose.translation, pin.log3(rot_err)])
-        for rows, cap in ((slice(0, 3), self.max_error_m), (slice(3, 6), self.max_error_rad)):
-            norm = float(np.linalg.norm(error[rows]))
-            if cap is not None and norm > cap:
-                error[rows] *= cap / norm
-        if self.orientation_weight == 0.0:
-            return error, jac  # rows weighted 0: their exact form does not matter
-        return error, np.vstack([jac[:3], _rotation_rows(rot_err, jac[3:])])
+        errors, rows = [], []
+        if self.position_weight > 0.0:
+            errors.append(_capped(pose.translation - self.target_pose.translation,
+                                  self.max_error_m))
+            rows.append(jac[:3])
+        if self.orientation_weight > 0.0:
+            rot_err = pose.rotation @ self.target_pose.rotation.T
+            errors.append(_capped(pin.log3(rot_err), self.max_error_rad))
+            rows.append(_rotation_rows(rot_err, jac[3:]))
+        if len(rows) == 1:
+            return errors[0], rows[0]
+        return np.concatenate(errors), np.concatenate(rows)
+
+
+def _capped(error: np.ndarray, cap: float | None) -> np.ndarray:
+    if cap is None:
+        return error
+    norm = float(np.linalg.norm(error))
+    return error * (cap / norm) if norm > cap else error
 
 
 class BaseOrientationTask(Task):
@@ -239,7 +256,7 @@ class BaseOrientationTask(Task):
         return self.weights
 
     def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rotation = robot.frame_pose_world(q, robot.base_frame).rotation
+        rotation = robot.frame_pose_world(q, robot.base_frame, copy=False).rotation
         jac = robot.frame_jacobian_world(q, robot.base_frame)
         rot_err = rotation @ self.target_rotation_world.T
         return pin.log3(rot_err), _rotation_rows(rot_err, jac[3:])
@@ -274,6 +291,8 @@ class PostureTask(Task):
     """Pull the joints toward ``target_q`` (name-ordered joints only, never the base);
     weight scalar or per joint."""
 
+    diagonal = True
+
     def __init__(
         self,
         name: str,
@@ -294,6 +313,10 @@ class PostureTask(Task):
 
     def row_weights(self) -> np.ndarray:
         return self.weights
+
+    def joint_error(self, robot: RobotModel, q: np.ndarray) -> np.ndarray:
+        """q_joints - target (the QP adds this task on its diagonal, Jacobian [0 | I])."""
+        return robot.joint_part(q) - self.target_q
 
     def compute(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._jac is None or self._jac.shape != (robot.n_joints, robot.nv):

@@ -14,6 +14,7 @@ setters from ROS callbacks while another thread runs ``update``.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -352,7 +353,8 @@ class WholeBodyController:
             if self._posture is not None:
                 tasks.append(self._posture)
             dq = self._solver.solve(
-                self._q_cmd, tasks, self.dt_s, list(self._contacts.values()), self.com_margin_m
+                self._q_cmd, tasks, self.dt_s, list(self._contacts.values()), self.com_margin_m,
+                checked=True,
             )
             self._q_cmd = self.robot.integrate(self._q_cmd, dq)
             for goal in self._goals.values():
@@ -383,15 +385,16 @@ class WholeBodyController:
 
     def _diverged(self, q_meas: np.ndarray) -> bool:
         assert self._q_cmd is not None
-        base = self.robot.base_nv
-        if base == 0:
+        if not self.robot.floating_base:
             return bool(np.max(np.abs(q_meas - self._q_cmd)) > self.resync_threshold_rad)
-        dq = self.robot.difference(self._q_cmd, q_meas)
-        return bool(
-            np.max(np.abs(dq[base:])) > self.resync_threshold_rad
-            or np.linalg.norm(dq[:3]) > self.resync_base_m
-            or np.linalg.norm(dq[3:6]) > self.resync_threshold_rad
-        )
+        q_cmd = self._q_cmd
+        if np.max(np.abs(q_meas[7:] - q_cmd[7:])) > self.resync_threshold_rad:
+            return True
+        if math.dist(q_meas[:3], q_cmd[:3]) > self.resync_base_m:
+            return True
+        # angle between two unit quaternions: 2 acos |<q1, q2>|
+        cos_half = min(1.0, abs(float(q_meas[3:7] @ q_cmd[3:7])))
+        return 2.0 * np.arccos(cos_half) > self.resync_threshold_rad
 
     def _anchor(self, name: str, spec: _ContactSpec) -> Contact:
         assert self._q_cmd is not None
