@@ -15,7 +15,7 @@ import numpy as np
 import pinocchio as pin
 
 from vla_controller.robot_model import RobotModel
-from vla_controller.tasks import FramePoseTask, check_pose, check_weight
+from vla_controller.tasks import FramePoseTask, check_pose, check_weight, rotation_rows
 
 CONTACT_ROWS = {"point": 3, "plane": 6}
 
@@ -69,9 +69,17 @@ class Contact:
         self._task.validate(robot)
 
     def equality(self, robot: RobotModel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(A (rows, nv), b (rows,)) with A dq = b."""
-        error, jac = self._task.compute(robot, q)  # 3 rows for a point, 6 for a plane
-        return jac, -self._task.gain * error
+        """(A (rows, nv), b (rows,)) with A dq = b: the frame task's rows, without its
+        generality (this runs for every foot on every tick)."""
+        pose = robot.frame_pose_world(q, self.frame, copy=False)
+        jac = robot.frame_jacobian_world(q, self.frame)
+        anchor = self._task.target_pose
+        position_error = pose.translation - anchor.translation
+        if self.kind == "point":
+            return jac[:3], -self._task.gain * position_error
+        rot_err = pose.rotation @ anchor.rotation.T
+        jac[3:] = rotation_rows(rot_err, jac[3:])
+        return jac, -self._task.gain * np.concatenate([position_error, pin.log3(rot_err)])
 
     def drift(self, robot: RobotModel, q: np.ndarray) -> tuple[float, float]:
         """(position m, orientation rad) of the frame away from its anchor."""
