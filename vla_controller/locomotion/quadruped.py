@@ -247,7 +247,11 @@ class QuadrupedLocomotion:
                dt_s: float) -> JointTargets:
         """One control tick -> joint targets. Raises ValueError on malformed input (and then
         changes nothing)."""
-        if not (isinstance(dt_s, (int, float)) and math.isfinite(dt_s) and 0.0 < dt_s <= 0.1):
+        try:
+            dt_s = float(dt_s)
+        except (TypeError, ValueError):
+            raise ValueError(f"dt_s must be a number of seconds, got {dt_s!r}") from None
+        if not (math.isfinite(dt_s) and 0.0 < dt_s <= 0.1):
             raise ValueError(f"dt_s must be in (0, 0.1] s, got {dt_s!r}")
         cmd = _finite_vector(cmd_twist, 3, "cmd_twist (vx, vy, yaw rate)")
         n = len(self.joint_names)
