@@ -277,3 +277,21 @@ def test_length_normalised_say_is_per_token(backend, planner):
         total = summed[scored.candidate.text]
         assert scored.n_tokens == total.n_tokens >= 1
         assert scored.say == pytest.approx(total.say / total.n_tokens, abs=1e-6)
+
+
+def test_done_by_elimination_is_reported_as_stuck(planner):
+    """After the pick, if the place cannot run (say, the held cube lost from view), every step
+    the LM prefers to `done` is impossible and `done` wins only by elimination: that is a
+    failure, not a success (measured: the LM's favourite is then another pick)."""
+    robot = TableRobot()
+
+    def state():
+        candidates, affordances = robot.state()
+        if robot.held is not None:  # the place is impossible for a reason the LM cannot see
+            affordances = [0.0 if c.skill == "place" else a
+                           for c, a in zip(candidates, affordances, strict=True)]
+        return candidates, affordances
+
+    result = run_task(TASK, planner, state, robot.execute, max_steps=4)
+    assert texts_of(result) == ["pick up the red cube", "done"]
+    assert result.outcome == "failure" and result.reason.startswith("stuck")

@@ -115,6 +115,7 @@ class PlannerNode(Node):
         self.retired_clients: list[SkillClients] = []   # replaced, destroyed once unused
         self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
+        self.affordance_reasons: dict[str, str] = {}  # candidate text -> the skill's last why
         self.busy = threading.Lock()
         self.state_ready_at = time.perf_counter()
         self.create_subscription(SkillDescription, "/skills/registry", self.on_registry,
@@ -298,6 +299,10 @@ class PlannerNode(Node):
                 continue
             for i, value in zip(indices, answer.affordances, strict=True):
                 values[i] = min(1.0, max(0.0, value)) if value == value else 0.0  # NaN -> 0
+            if len(answer.reasons) == len(indices):
+                self.affordance_reasons.update(
+                    (candidates[i].text, why) for i, why in zip(indices, answer.reasons,
+                                                                strict=True))
         return values
 
     @staticmethod
@@ -412,6 +417,13 @@ class PlannerNode(Node):
         def on_choice(index: int, ranking) -> None:
             planner_ms = (time.perf_counter() - self.state_ready_at) * 1e3
             chosen = plan_step(ranking[0], planner_ms=planner_ms)
+            by_say = sorted(ranking, key=lambda r: -r.say)[:3]  # what the LM alone would do
+            self.get_logger().info(
+                f"step {index + 1}: {ranking[0].candidate.text!r}; LM's top: " + "; ".join(
+                    f"{r.candidate.text!r} say {r.say:.2f} can {r.can:.2f}"
+                    + (f" ({self.affordance_reasons.get(r.candidate.text)})" if r.can < 0.5
+                       and r.candidate.text in self.affordance_reasons else "")
+                    for r in by_say))
             goal_handle.publish_feedback(ExecuteTask.Feedback(
                 step_index=index, step=chosen, candidates=[plan_step(r) for r in ranking[:10]]))
             self.publish_status(goal.instruction, "executing", index, ranking, chosen)

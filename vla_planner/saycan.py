@@ -199,6 +199,12 @@ def run_task(
                 steps.append(ExecutedStep(best, done_result, planner_ms, tuple(ranking)))
                 if on_step is not None:
                     on_step(steps[-1])
+                favourite = max(ranking, key=lambda s: s.say)
+                if history and planner.use_affordances and not favourite.candidate.is_done \
+                        and favourite.can < min_affordance:
+                    # `done` won only because what the LM wants next cannot run: stuck, not done
+                    return finish("failure", f"stuck: the language model's next step "
+                                             f"{favourite.candidate.text!r} is not possible now")
                 if any(h.succeeded for h in history):
                     return finish("success", "planner chose done")
                 if not history:
