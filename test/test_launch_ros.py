@@ -3,6 +3,8 @@ with namespace:=robot1 the whole graph moves under /robot1 (topics by remapping,
 interface_namespace, the planner's action too) and nothing is left on the global names."""
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -87,3 +89,7 @@ def test_namespaced_stack_lives_under_its_namespace(namespaced_stack):
     assert not any(probe.counts.get(t) for t in ("/joint_states", "/perception/objects",
                                                  "/skills/registry")), probe.counts
     assert not stack.dead(), stack.dead()
+    listed = subprocess.run([sys.executable, "-m", "vla_bringup.cli", "skills", "list",
+                             "--namespace", NS, "--wait", "8"],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and f"/{NS}/arm_skills" in listed.stdout, listed.stdout

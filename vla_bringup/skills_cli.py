@@ -56,8 +56,10 @@ def format_describe(registry: SkillRegistry, name: str,
     return "\n".join(lines)
 
 
-def collect(wait_s: float) -> tuple[SkillRegistry, dict[tuple[str, str], str]]:
-    """Listen to /skills/registry for wait_s seconds (rclpy; discovery takes 0.3-3 s)."""
+def collect(wait_s: float, namespace: str = "") -> tuple[SkillRegistry,
+                                                        dict[tuple[str, str], str]]:
+    """Listen to [/namespace]/skills/registry for wait_s seconds (rclpy; discovery takes
+    0.3-3 s)."""
     import rclpy
 
     from vla_bringup.qos import REGISTRY_QOS
@@ -76,7 +78,9 @@ def collect(wait_s: float) -> tuple[SkillRegistry, dict[tuple[str, str], str]]:
             registry.update(registered_skill(msg), msg.available)
             descriptions[(msg.name, msg.provider)] = msg.description
 
-        node.create_subscription(SkillDescription, "/skills/registry", on_entry, REGISTRY_QOS)
+        topic = f"/{namespace.strip('/')}/skills/registry" if namespace.strip("/") \
+            else "/skills/registry"
+        node.create_subscription(SkillDescription, topic, on_entry, REGISTRY_QOS)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.1)
@@ -95,13 +99,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     skills.add_argument("name", nargs="?", help="skill name (describe)")
     skills.add_argument("--wait", type=float, default=3.0,
                         help="seconds to listen for registry entries (discovery)")
+    skills.add_argument("--namespace", default="",
+                        help="the stack's namespace (launch argument namespace:=...)")
 
 
 def run_skills(args: argparse.Namespace) -> int:
     if args.action == "describe" and not args.name:
         print("vla skills describe: give a skill NAME (see `vla skills list`)")
         return 2
-    registry, descriptions = collect(max(0.5, args.wait))
+    registry, descriptions = collect(max(0.5, args.wait), args.namespace)
     if args.action == "list":
         print(format_list(registry))
         return 0
