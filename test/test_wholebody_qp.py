@@ -245,6 +245,30 @@ def test_infeasible_contacts_fall_back_to_standing_still():
     assert "solved" != solver.last_status and not np.any(dq)
 
 
+def test_rolling_foot_rows_hold_the_touching_material_point():
+    # A round foot rolls: the rows must be the velocity of the foot's material point that
+    # touches the ground (centre + R R0^T d), not of the centre.
+    profile = load_profile("quadruped")
+    robot = RobotModel.from_profile(profile)
+    radius = profile["foot_radius_m"]
+    rng = np.random.default_rng(3)
+    q = standing_q(robot, profile)
+    foot = "fl_foot"
+    contact = Contact(foot, foot, "point", robot.frame_pose_world(q, foot),
+                      rolling_radius_m=radius)
+    a_rows, b_rhs = contact.equality(robot, q)
+    assert a_rows.shape == (3, robot.nv) and np.allclose(b_rhs, 0.0)
+    d = np.array([0.0, 0.0, -radius])
+    pose = robot.frame_pose_world(q, foot)
+    for _ in range(5):
+        dq = rng.normal(size=robot.nv) * 1e-6
+        moved = robot.frame_pose_world(robot.integrate(q, dq), foot)
+        material = moved.translation + moved.rotation @ pose.rotation.T @ d
+        assert np.allclose(material - (pose.translation + d), a_rows @ dq, atol=1e-11)
+    with pytest.raises(ValueError):
+        Contact("s", "left_sole", "plane", pin.SE3.Identity(), rolling_radius_m=0.02)
+
+
 # --- controller ------------------------------------------------------------------------------
 def test_controller_from_each_profile(legged):
     profile, robot = legged
@@ -369,4 +393,60 @@ def test_humanoid_reaches_with_a_hand_while_the_feet_stay_planted():
     assert hand_error_m < 0.02
     assert worst_sole_mm < 5.0
     assert worst_margin > 0.0  # balance: the CoM never left the support polygon
+    assert wbc.resync_count == 0
+
+
+def test_quadruped_sways_its_body_while_the_feet_roll_but_do_not_slip():
+    from vla_sim.scene import load_scene
+    from vla_sim.world import SimWorld
+
+    profile = load_profile("quadruped")
+    world = SimWorld(profile, load_scene(profile["default_scene"]))
+    wbc, servo = controller_from_profile(profile)
+    robot = wbc.robot.clone()
+    m, d = world.model, world.data
+    feet = [m.body(f).id for f in profile["contact_frames"]]
+    radius = profile["foot_radius_m"]
+
+    def tick() -> None:
+        pos, quat = world.robot_base_pose()
+        q = robot.floating_configuration(pos, quat, world.joint_positions())
+        lin, ang = world.robot_base_velocity()
+        v = robot.floating_velocity(q, lin, ang, world.joint_velocities())
+        q_cmd, v_cmd = wbc.update(q)
+        out = servo.targets(q_cmd, v_cmd, list(wbc.contacts().values()), q, v)
+        world.set_joint_targets(world.joint_names, out.q, out.v)
+        world.step(int(round(wbc.dt_s / world.physics_dt_s)))
+
+    tick()
+    q0 = wbc.q_command
+    base = FramePoseTask("sway", robot.base_frame, robot.frame_pose_world(q0, robot.base_frame),
+                         reference="world")
+    wbc.add_task(base)
+    start = base.target_pose
+    for _ in range(250):
+        tick()
+    feet_start = [(d.xpos[b].copy(), d.xmat[b].reshape(3, 3).copy()) for b in feet]
+    worst_slip_m, worst_base_m = 0.0, 0.0
+    period_s, t0 = 4.0, world.time_s
+    while world.time_s < t0 + period_s:
+        phase = 2.0 * np.pi * (world.time_s - t0) / period_s
+        # body sway: 3 cm forward/sideways, 4 cm down and up, 0.1 rad roll and pitch
+        target = pin.SE3(pin.rpy.rpyToMatrix(0.1 * np.sin(phase), 0.1 * (np.cos(phase) - 1), 0),
+                         start.translation + [0.03 * np.sin(phase), 0.03 * np.sin(phase),
+                                              0.04 * (np.cos(phase) - 1.0)])
+        base.set_target(target)
+        tick()
+        for body, (position, rotation) in zip(feet, feet_start, strict=True):
+            turned = pin.log3(d.xmat[body].reshape(3, 3) @ rotation.T)
+            rolled = radius * np.array([turned[1], -turned[0]])  # centre moves r x angle
+            slip = np.linalg.norm(d.xpos[body][:2] - position[:2] - rolled)
+            worst_slip_m = max(worst_slip_m, float(slip))
+        if world.time_s > t0 + 0.5:
+            base_error = np.linalg.norm(world.robot_base_pose()[0] - target.translation)
+            worst_base_m = max(worst_base_m, float(base_error))
+    print(f"worst foot slip {worst_slip_m * 1e3:.2f} mm, "
+          f"worst base error {worst_base_m * 1e3:.2f} mm")
+    assert worst_slip_m < 0.002
+    assert worst_base_m < 0.005
     assert wbc.resync_count == 0

@@ -18,11 +18,18 @@ from vla_controller.robot_model import RobotModel
 from vla_controller.tasks import FramePoseTask, check_pose, check_weight, rotation_rows
 
 CONTACT_ROWS = {"point": 3, "plane": 6}
+_VERTICAL = np.array([0.0, 0.0, 1.0])
 
 
 class Contact:
     """``frame`` fixed at ``anchor_pose_world``; ``kind`` "point" or "plane" (then
-    ``sole_size_m`` = (length along frame x, width along frame y) spans its support area)."""
+    ``sole_size_m`` = (length along frame x, width along frame y) spans its support area).
+
+    ``rolling_radius_m`` (point contacts): the frame is the centre of a round foot of that
+    radius, which rolls instead of pivoting about its centre. Then the rows hold the foot's
+    material point touching the ground still (v_centre + w x (-r z) = 0) and only its height
+    is corrected: the centre may move by r x angle as the leg turns, as the real foot does.
+    """
 
     def __init__(
         self,
@@ -32,12 +39,19 @@ class Contact:
         anchor_pose_world: pin.SE3,
         sole_size_m: Sequence[float] | None = None,
         gain: float = 1.0,
+        rolling_radius_m: float | None = None,
     ) -> None:
         if kind not in CONTACT_ROWS:
             raise ValueError(f"contact kind must be one of {tuple(CONTACT_ROWS)}, got {kind!r}")
         if not 0.0 <= check_weight(gain, "contact gain") <= 1.0:
             raise ValueError("contact gain must be in [0, 1] (a fraction of the drift per tick)")
         self.kind = kind
+        self._ground_offset: np.ndarray | None = None  # centre -> touching point, world
+        if rolling_radius_m is not None:
+            if kind != "point" or not check_weight(rolling_radius_m, "rolling_radius_m") > 0:
+                raise ValueError("rolling_radius_m > 0 applies to point contacts only")
+            self._ground_offset = np.array([0.0, 0.0, -float(rolling_radius_m)])
+            self._offset_cross = pin.skew(self._ground_offset)
         self._task = FramePoseTask(
             name, frame, check_pose(anchor_pose_world, "anchor_pose_world"), gain=gain,
             orientation_weight=1.0 if kind == "plane" else 0.0, reference="world",
@@ -76,14 +90,23 @@ class Contact:
         anchor = self._task.target_pose
         position_error = pose.translation - anchor.translation
         if self.kind == "point":
+            if self._ground_offset is not None:
+                # v_touch = v_c + w x d = J_lin dq - [d]x J_ang dq; height error only.
+                rows = jac[:3] - self._offset_cross @ jac[3:]
+                return rows, -self._task.gain * position_error * _VERTICAL
             return jac[:3], -self._task.gain * position_error
         rot_err = pose.rotation @ anchor.rotation.T
         jac[3:] = rotation_rows(rot_err, jac[3:])
         return jac, -self._task.gain * np.concatenate([position_error, pin.log3(rot_err)])
 
     def drift(self, robot: RobotModel, q: np.ndarray) -> tuple[float, float]:
-        """(position m, orientation rad) of the frame away from its anchor."""
-        return self._task.errors(robot, q)
+        """(position m, orientation rad) of the frame away from its anchor (a rolling foot:
+        height only, its centre may roll along)."""
+        position, orientation = self._task.errors(robot, q)
+        if self._ground_offset is not None:
+            height = robot.frame_pose_world(q, self.frame, copy=False).translation[2]
+            position = abs(height - self.anchor_pose_world.translation[2])
+        return position, orientation
 
     def support_points_world(self) -> np.ndarray:
         """(k, 3) points of the support area at the anchor: the foot point, or the sole's 4

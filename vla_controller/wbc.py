@@ -82,6 +82,7 @@ class _ContactSpec:
     frame: str
     kind: str
     sole_size_m: tuple[float, float] | None
+    rolling_radius_m: float | None = None
 
 
 class WholeBodyController:
@@ -256,16 +257,20 @@ class WholeBodyController:
         kind: str = "plane",
         sole_size_m: Sequence[float] | None = None,
         name: str | None = None,
+        rolling_radius_m: float | None = None,
     ) -> None:
-        """Hold ``frame`` where it is now commanded (a foot down); "point" = 3 rows (a round
-        foot may roll), "plane" = 6 rows (a flat sole). ``sole_size_m`` (length, width)
-        spans the sole's support area for the balance constraint."""
+        """Hold ``frame`` where it is now commanded (a foot down); "point" = 3 rows, "plane"
+        = 6 rows (a flat sole). ``sole_size_m`` (length, width) spans the sole's support
+        area for the balance constraint; ``rolling_radius_m``: a round foot that rolls (see
+        Contact)."""
         if not self.robot.has_frame(frame):
             raise ValueError(f"unknown contact frame {frame!r}")
         if kind not in CONTACT_ROWS:
             raise ValueError(f"contact kind must be one of {tuple(CONTACT_ROWS)}, got {kind!r}")
         sole = None if sole_size_m is None else tuple(float(x) for x in sole_size_m)
-        spec = _ContactSpec(frame, kind, sole)
+        spec = _ContactSpec(frame, kind, sole, rolling_radius_m)
+        # validate now (bad sizes / radii raise here, not in the loop)
+        Contact(frame, frame, kind, pin.SE3.Identity(), sole, rolling_radius_m=rolling_radius_m)
         name = frame if name is None else name
         with self._lock:
             self._contact_specs[name] = spec
@@ -399,7 +404,8 @@ class WholeBodyController:
     def _anchor(self, name: str, spec: _ContactSpec) -> Contact:
         assert self._q_cmd is not None
         pose = self.robot.frame_pose_world(self._q_cmd, spec.frame)
-        return Contact(name, spec.frame, spec.kind, pose, spec.sole_size_m)
+        return Contact(name, spec.frame, spec.kind, pose, spec.sole_size_m,
+                       rolling_radius_m=spec.rolling_radius_m)
 
     def _install(self, goal: _FrameGoal, ik: IkResult) -> None:
         if not ik.success:

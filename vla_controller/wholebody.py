@@ -115,12 +115,14 @@ def controller_from_profile(
     profile: Mapping[str, Any],
     dt_s: float | None = None,
     com_margin_m: float | None = 0.03,
+    rolling_feet: bool = True,
     **kwargs: Any,
 ) -> tuple[WholeBodyController, ServoOutput]:
     """The controller and its servo output for a robot profile (arm, quadruped, humanoid).
 
     Legged profiles get their ``contact_frames`` as contacts (``contact_type``, sole size)
-    and the balance constraint (``com_margin_m``); the arm gets neither. ``kwargs`` go to
+    and the balance constraint (``com_margin_m``); the arm gets neither. Round feet
+    (``foot_radius_m``) roll unless ``rolling_feet`` is False. ``kwargs`` go to
     ``WholeBodyController``.
     """
     robot = RobotModel.from_profile(profile)
@@ -131,8 +133,10 @@ def controller_from_profile(
         **kwargs,
     )
     sole = profile.get("sole_size_m")
+    kind = profile.get("contact_type", "point")
+    radius = profile.get("foot_radius_m") if kind == "point" and rolling_feet else None
     for frame in profile.get("contact_frames", []) if legged else []:
-        wbc.add_contact(frame, profile.get("contact_type", "point"), sole)
+        wbc.add_contact(frame, kind, sole, rolling_radius_m=radius)
     servo_kp = servo_stiffness(profile, robot.joint_names) if legged else None
     return wbc, ServoOutput(robot, servo_kp)
 

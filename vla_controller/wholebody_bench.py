@@ -61,7 +61,8 @@ class OursScenario:
     """WholeBodyController.update on the scenario (one call = one tick)."""
 
     def __init__(self, profile: Mapping[str, Any]) -> None:
-        self.wbc, _ = controller_from_profile(profile)
+        # feet held at their centres, as mink's frame tasks do (no rolling model)
+        self.wbc, _ = controller_from_profile(profile, rolling_feet=False)
         self.robot = self.wbc.robot.clone()
         self.q = start_configuration(self.robot, profile)
         self.wbc.update(self.q)  # anchors the contacts
