@@ -2,8 +2,10 @@
 
 Algorithm level: the free-flyer model (conventions, Jacobians), the QP on random targets
 (limits and contacts hold every tick), infeasible targets (best effort, no exception), tasks
-added / re-weighted / removed at run time. In MuJoCo (SimWorld, sim time): the humanoid
-reaches a hand target while both soles stay planted and the CoM stays over the support polygon.
+added / re-weighted / removed at run time, a quadruped lifting a foot (contact released, weight
+shifted by the balance rows). In MuJoCo (SimWorld, sim time): the humanoid reaches a hand target
+while both soles stay planted and the CoM stays over the support polygon; the quadruped sways its
+body while its round feet roll without slipping.
 """
 
 import os
@@ -450,3 +452,29 @@ def test_quadruped_sways_its_body_while_the_feet_roll_but_do_not_slip():
     assert worst_slip_m < 0.002
     assert worst_base_m < 0.005
     assert wbc.resync_count == 0
+
+
+def test_quadruped_lifts_a_foot_after_shifting_its_weight():
+    # What a gait needs from the QP: release a contact, the balance rows move the CoM into
+    # the triangle of the three feet left, the swing foot follows its own target.
+    profile = load_profile("quadruped")
+    wbc, _ = controller_from_profile(profile)
+    robot = wbc.robot.clone()
+    q = wbc.update(standing_q(robot, profile))[0]
+    wbc.remove_contact("fl_foot")
+    stance = list(wbc.contacts().values())
+    assert len(stance) == 3 and com_stability_margin(robot, q, stance) < wbc.com_margin_m
+    lifted = robot.frame_pose_world(q, "fl_foot")
+    lifted.translation = lifted.translation + np.array([0.0, 0.0, 0.05])
+    status = wbc.set_frame_target("swing", "fl_foot", lifted, orientation_weight=0.0,
+                                  max_linear_speed_mps=0.2)
+    assert status.state == "moving", status
+    for _ in range(2000):
+        q = wbc.update(q)[0]
+        if wbc.status()["swing"].state == "reached":
+            break
+    assert wbc.status()["swing"].state == "reached"
+    assert com_stability_margin(robot, q, stance) >= wbc.com_margin_m - 1e-4
+    for contact in stance:
+        assert contact.drift(robot, q)[0] < 1e-5
+    assert robot.frame_pose_world(q, "fl_foot").translation[2] > lifted.translation[2] - 1e-3
