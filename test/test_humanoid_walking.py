@@ -18,12 +18,14 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import pinocchio as pin  # noqa: E402
 import pytest  # noqa: E402
+from scipy.spatial import ConvexHull  # noqa: E402
 
 from vla_bringup.profile import load_profile  # noqa: E402
 from vla_controller.locomotion.humanoid_footsteps import (  # noqa: E402
     Footstep,
     StepParams,
     plan_footsteps,
+    ramped_twists,
     swing_foot,
     wrap_angle,
 )
@@ -221,6 +223,50 @@ def test_bad_config_and_commands_are_refused(profile):
         walker.clamp_twist([0.1, 0.0])
     vx_max, _, vy_max, wz_max = walker.config.max_velocity
     assert walker.clamp_twist([9.0, -9.0, 9.0]) == pytest.approx([vx_max, -vy_max, wz_max])
+
+
+def _sole_corners(foot: Footstep, sole_size_m) -> np.ndarray:
+    half_l, half_w = sole_size_m[0] / 2, sole_size_m[1] / 2
+    c, s = math.cos(foot.yaw_world_rad), math.sin(foot.yaw_world_rad)
+    local = np.array([[half_l, half_w], [half_l, -half_w], [-half_l, -half_w], [-half_l, half_w]])
+    return foot.xy_world_m + local @ np.array([[c, s], [-s, c]])
+
+
+PLAN_ZMP_TOLERANCE_M = 0.025  # measured worst 19 mm (sideways); 0.3-0.46 m before the start
+                              # hold, the step-by-step acceleration and r_jerk 1e-4
+
+
+@pytest.mark.parametrize("cmd", [(0.4, 0.0, 0.0), (0.0, 0.15, 0.0), (0.2, 0.0, 0.5),
+                                 (-0.2, 0.0, -0.5)])
+def test_planned_zmp_stays_on_the_support_polygon(profile, cmd):
+    """The plan alone (no physics): fed its own joint targets as the measured state, the walker
+    starts, walks and stops, and the ZMP of its CoM plan stays on the soles on the ground (the
+    convex hull of both in double support) to within the preview's tracking error."""
+    profile = {**profile, "locomotion": {**profile["locomotion"], "stabilizer": {
+        **profile["locomotion"]["stabilizer"], "velocity_gain": 0.0}}}  # nothing is measured
+    walker = HumanoidWalking(profile)
+    n = len(walker.joint_names)
+    q = np.array([profile["default_joint_positions"][name] for name in walker.joint_names])
+    dt_s = 1.0 / float(profile["control_rate_hz"])
+    worst_m, steps = -np.inf, 0
+    for k in range(round(8.0 / dt_s)):
+        twist = cmd if 0.5 <= k * dt_s < 5.5 else (0.0, 0.0, 0.0)
+        state = LeggedState(q, np.zeros(n), np.array([1.0, 0, 0, 0]), np.zeros(3), np.zeros(3))
+        q = walker.update(state, twist, dt_s).positions_rad
+        corners = np.vstack([_sole_corners(f, profile["sole_size_m"])
+                             for f in walker.planted_feet()])
+        steps += len(corners) == 4
+        # signed distance outside (> 0) or inside (< 0) the hull, from its facet equations
+        facets = ConvexHull(corners).equations
+        worst_m = max(worst_m, float(np.max(facets[:, :2] @ walker.preview.zmp_xy
+                                            + facets[:, 2])))
+    assert worst_m < PLAN_ZMP_TOLERANCE_M, f"planned ZMP {worst_m * 1000:.0f} mm off the soles"
+    assert steps > 0 and not walker.walking  # it did step, and it stopped
+
+
+def test_twist_ramps_step_by_step():
+    twists = ramped_twists((0.0, 0.0, 0.0), (0.4, -0.1, 0.5), (0.2, 0.2, 0.3), 3)
+    assert np.allclose(twists, [[0.2, -0.1, 0.3], [0.4, -0.1, 0.5], [0.4, -0.1, 0.5]])
 
 
 # ----- in MuJoCo ------------------------------------------------------------------------------

@@ -68,14 +68,33 @@ def plan_footsteps(stance: Footstep, cmd_twist: Sequence[float], n_steps: int,
                    params: StepParams) -> list[Footstep]:
     """The next `n_steps` landings, starting with the foot that is not `stance`, for a twist
     (vx m/s, vy m/s, yaw rate rad/s) in the walk frame held constant."""
-    vx, vy, wz = (float(v) for v in cmd_twist)
+    return plan_footsteps_for(stance, [cmd_twist] * n_steps, params)
+
+
+def ramped_twists(twist_now: Sequence[float], twist_target: Sequence[float],
+                  max_step_change: Sequence[float], n_steps: int) -> list[np.ndarray]:
+    """One twist per coming step: from `twist_now` towards `twist_target`, each step changing
+    by at most `max_step_change` (acceleration x step period) per component."""
+    now, target = np.asarray(twist_now, float), np.asarray(twist_target, float)
+    limit = np.asarray(max_step_change, float)
+    out = []
+    for _ in range(n_steps):
+        now = now + np.clip(target - now, -limit, limit)
+        out.append(now.copy())
+    return out
+
+
+def plan_footsteps_for(stance: Footstep, twists: Sequence[Sequence[float]],
+                       params: StepParams) -> list[Footstep]:
+    """One landing per twist (each held for its step), alternating feet from `stance`."""
     T = params.step_period_s
     half = params.foot_spacing_m / 2
     # the walk frame sits half a spacing inside the stance foot, with its heading
     yaw = stance.yaw_world_rad
     frame_xy = stance.xy_world_m - rot2(yaw) @ [0.0, lateral_sign(stance.side) * half]
     steps: list[Footstep] = []
-    for _ in range(n_steps):
+    for twist in twists:
+        vx, vy, wz = (float(v) for v in twist)
         swing = other_side(stance.side)
         frame_xy = frame_xy + rot2(yaw + wz * T / 2) @ [vx * T, vy * T]
         yaw = yaw + wz * T

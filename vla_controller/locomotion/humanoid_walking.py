@@ -41,7 +41,8 @@ from vla_controller.locomotion.humanoid_footsteps import (
     ZmpSegment,
     lateral_sign,
     other_side,
-    plan_footsteps,
+    plan_footsteps_for,
+    ramped_twists,
     rot2,
     sample_zmp,
     squared_up,
@@ -66,10 +67,12 @@ class WalkingConfig:
 
     steps: StepParams
     start_shift_s: float
+    start_delay_s: float
     zmp_inset_m: float
     pelvis_height_m: float
     pelvis_height_rate_m_s: float
     max_velocity: tuple[float, float, float, float]  # vx forward, vx backward, vy, wz
+    max_acceleration: tuple[float, float]  # linear m/s^2, yaw rad/s^2
     preview_dt_s: float
     preview_horizon_s: float
     preview_q_zmp: float
@@ -91,11 +94,14 @@ class WalkingConfig:
                 float(loco["min_foot_gap_m"]), float(loco["max_step_yaw_rad"]))
             vmax, prev, stab = loco["max_velocity"], loco["preview"], loco["stabilizer"]
             cfg = cls(
-                steps, float(loco["start_shift_s"]), float(loco["zmp_inset_m"]),
+                steps, float(loco["start_shift_s"]), float(loco["start_delay_s"]),
+                float(loco["zmp_inset_m"]),
                 float(loco["pelvis_height_m"]),
                 float(loco["pelvis_height_rate_m_s"]),
                 (float(vmax["vx"]), float(vmax["vx_backward"]), float(vmax["vy"]),
                  float(vmax["wz"])),
+                (float(loco["max_acceleration"]["linear"]),
+                 float(loco["max_acceleration"]["angular"])),
                 float(prev["dt_s"]), float(prev["horizon_s"]), float(prev["q_zmp"]),
                 float(prev["r_jerk"]), float(stab["servo_gain"]), float(stab["tilt_gain"]),
                 float(stab["velocity_gain"]), float(stab["max_velocity_correction"]))
@@ -104,9 +110,10 @@ class WalkingConfig:
         s = cfg.steps
         if not (0 < s.double_support_s < s.step_period_s and s.step_height_m > 0
                 and 0 < s.min_foot_gap_m <= s.foot_spacing_m and s.max_step_yaw_rad > 0
-                and cfg.start_shift_s > 0 and cfg.pelvis_height_m > 0
+                and cfg.start_shift_s > 0 and cfg.start_delay_s > 0 and cfg.pelvis_height_m > 0
                 and 0 <= cfg.zmp_inset_m < s.foot_spacing_m / 2
                 and cfg.pelvis_height_rate_m_s > 0 and min(cfg.max_velocity) >= 0
+                and min(cfg.max_acceleration) > 0
                 and 0 < cfg.preview_dt_s < cfg.preview_horizon_s
                 and min(cfg.servo_gain, cfg.tilt_gain, cfg.velocity_gain,
                         cfg.max_velocity_correction) >= 0):
@@ -218,6 +225,7 @@ class HumanoidWalking:
         self._q_prev = q.copy()
         self._com_offset_base = self._com_offset(q)
         self._velocity_avg = np.zeros(2)
+        self._step_twist = np.zeros(3)  # the twist the current step was planned for
         self._velocity_correction = np.zeros(2)
         self._started = True
 
@@ -248,26 +256,77 @@ class HumanoidWalking:
                          min(max(cmd[2], -wz), wz)])
 
     def _plan(self, cmd: np.ndarray, first_ds_s: float) -> None:
-        """ZMP segments from now: the current step, then the planned ones (for a moving
-        command: enough to cover the preview horizon; for zero: until the feet are square)."""
+        """ZMP segments from now: the current step, then the planned ones, with the twist
+        changing step by step as the acceleration limit lets it reach `cmd` (so the next
+        step's plan agrees with this one unless the command changes). Enough steps to cover
+        the preview horizon; for a zero command, until the robot has stopped, feet square."""
         steps = self.config.steps
         ss = steps.step_period_s - steps.double_support_s
-        moving = bool(np.any(cmd != 0.0))
-        stance = self._feet[self._stance]
-        n = (int(self.config.preview_horizon_s / steps.step_period_s) + 2) if moving else 2
-        landings = [self._swing_target, *plan_footsteps(self._swing_target, cmd, n - 1, steps)]
+        n = int(self.config.preview_horizon_s / steps.step_period_s) + 2
+        twists = ramped_twists(self._step_twist, cmd, self._max_twist_change_per_step(), n)
+        landings = [self._swing_target,
+                    *plan_footsteps_for(self._swing_target, twists[:-1], steps)]
         t, p = self._time_s, sample_zmp(self._segments, np.array([self._time_s]))[0]
-        segs, support, other, ds = [], stance, self._feet[other_side(self._stance)], first_ds_s
-        for landing in landings:
+        segs = []
+        support, other, ds = self._feet[self._stance], self._feet[other_side(self._stance)], \
+            first_ds_s
+        if first_ds_s > steps.double_support_s:  # starting: the ZMP stays while the
+            hold_s = first_ds_s - self.config.start_shift_s  # preview sees the shift coming
+            segs.append(ZmpSegment(t, hold_s, p, p))
+            t, ds = t + hold_s, self.config.start_shift_s
+        for landing, twist in zip(landings, [self._step_twist, *twists], strict=False):
             zmp = self._zmp_on(support)
             segs += [ZmpSegment(t, ds, p, zmp), ZmpSegment(t + ds, ss, zmp, zmp)]
             t, p, ds = t + ds + ss, zmp, steps.double_support_s
             other, support = support, landing
-            if not moving and squared_up(other, support, steps):
+            if not np.any(twist != 0.0) and squared_up(other, support, steps):
                 break
         mid = (support.xy_world_m + other.xy_world_m) / 2
         segs.append(ZmpSegment(t, self.config.start_shift_s, p, mid))
         self._segments = segs
+
+    def _max_twist_change_per_step(self) -> np.ndarray:
+        lin, ang = self.config.max_acceleration
+        return np.array([lin, lin, ang]) * self.config.steps.step_period_s
+
+    def _start_step(self, cmd: np.ndarray, first_ds_s: float) -> None:
+        """Commit the next step: its twist one acceleration step closer to `cmd`."""
+        self._step_twist = ramped_twists(self._step_twist, cmd,
+                                         self._max_twist_change_per_step(), 1)[0]
+        stance = self._feet[self._stance]
+        self._swing_target = plan_footsteps_for(stance, [self._step_twist],
+                                                self.config.steps)[0]
+        self._step_t0_s = self._time_s
+        self._step_ds_s = first_ds_s
+        self._walking = True
+        self._plan(cmd, first_ds_s)
+
+    def _advance_steps(self, cmd: np.ndarray) -> None:
+        steps = self.config.steps
+        moving = bool(np.any(cmd != 0.0))
+        if not self._walking:
+            if moving:  # the first swing leg is the one on the side we head to
+                self._stance = "right" if (cmd[1] > 0 or (cmd[1] == 0 and cmd[2] >= 0)) \
+                    else "left"
+                self._step_twist = np.zeros(3)
+                self._start_step(cmd, self.config.start_delay_s + self.config.start_shift_s)
+            return
+        step_end = self._step_t0_s + self._step_ds_s + steps.step_period_s \
+            - steps.double_support_s
+        if self._time_s < step_end:
+            return
+        swing = other_side(self._stance)
+        self._feet[swing] = self._swing_target
+        self._stance = swing
+        if (not moving and not np.any(self._step_twist != 0.0)
+                and squared_up(self._feet[other_side(swing)], self._feet[swing], steps)):
+            self._walking = False
+            self._swing_target = None
+            mid = self._midpoint()
+            p = sample_zmp(self._segments, np.array([self._time_s]))[0]
+            self._segments = [ZmpSegment(self._time_s, self.config.start_shift_s, p, mid)]
+            return
+        self._start_step(cmd, steps.double_support_s)
 
     def _corrected_twist(self, cmd: np.ndarray, velocity_world_m_s: np.ndarray,
                          dt_s: float) -> np.ndarray:
@@ -293,39 +352,6 @@ class HumanoidWalking:
         walking tipped over the soles' inner edges (measured: no vy was stable, 0.4 m/s fell)."""
         inward = -lateral_sign(foot.side) * self.config.zmp_inset_m
         return foot.xy_world_m + rot2(foot.yaw_world_rad) @ np.array([0.0, inward])
-
-    def _start_step(self, cmd: np.ndarray, first_ds_s: float) -> None:
-        stance = self._feet[self._stance]
-        self._swing_target = plan_footsteps(stance, cmd, 1, self.config.steps)[0]
-        self._step_t0_s = self._time_s
-        self._step_ds_s = first_ds_s
-        self._walking = True
-        self._plan(cmd, first_ds_s)
-
-    def _advance_steps(self, cmd: np.ndarray) -> None:
-        steps = self.config.steps
-        moving = bool(np.any(cmd != 0.0))
-        if not self._walking:
-            if moving:  # the first swing leg is the one on the side we head to
-                self._stance = "right" if (cmd[1] > 0 or (cmd[1] == 0 and cmd[2] >= 0)) \
-                    else "left"
-                self._start_step(cmd, self.config.start_shift_s)
-            return
-        step_end = self._step_t0_s + self._step_ds_s + steps.step_period_s \
-            - steps.double_support_s
-        if self._time_s < step_end:
-            return
-        swing = other_side(self._stance)
-        self._feet[swing] = self._swing_target
-        self._stance = swing
-        if not moving and squared_up(self._feet[other_side(swing)], self._feet[swing], steps):
-            self._walking = False
-            self._swing_target = None
-            mid = self._midpoint()
-            p = sample_zmp(self._segments, np.array([self._time_s]))[0]
-            self._segments = [ZmpSegment(self._time_s, self.config.start_shift_s, p, mid)]
-            return
-        self._start_step(cmd, steps.double_support_s)
 
     def _feet_now(self) -> dict[str, tuple[np.ndarray, float, np.ndarray, float]]:
         """Per side: (sole xyz, yaw, linear velocity, yaw rate) at the current time."""
@@ -451,6 +477,12 @@ class HumanoidWalking:
     def feet(self) -> dict[str, Footstep]:
         """Where each foot stands (the swinging one: where it took off)."""
         return dict(self._feet)
+
+    def planted_feet(self) -> list[Footstep]:
+        """The feet on the ground in the plan now: the support polygon's soles."""
+        if self._walking and self._in_single_support():
+            return [self._feet[self._stance]]
+        return [self._feet[s] for s in self.LEGS]
 
 
 def _mean_angle(a_rad: float, b_rad: float) -> float:
