@@ -112,7 +112,13 @@ class PreviewController:
         if ref.shape != (g.n_preview + 1, 2) or not np.all(np.isfinite(ref)):
             raise ValueError(f"ZMP reference must be finite, shape {(g.n_preview + 1, 2)}")
         self._error_sum += self.zmp_xy - ref[0]
-        jerk = -g.Gi * self._error_sum - g.Gx @ self.state - g.Gp @ ref[1:]
+        # in coordinates relative to the reference now: the infinite-horizon law is translation
+        # invariant (Gx[0] + sum Gp = 0); the truncated preview is not, and applied to absolute
+        # positions it would kick the CoM by (Gx[0] + sum Gp) * position (a 9 cm ZMP jump at
+        # start-up, 1.6 s horizon)
+        rel = self.state.copy()
+        rel[0] -= ref[0]
+        jerk = -g.Gi * self._error_sum - g.Gx @ rel - g.Gp @ (ref[1:] - ref[0])
         self._state_before, self._jerk = self.state, jerk
         self.state = g.A @ self.state + np.outer(g.B, jerk)
         return jerk
