@@ -224,7 +224,13 @@ def test_objects_seen_after_grounding_stay_usable_but_unnamed_ones_do_not(ground
     scope = TaskScope(grounder.ground("put the red cube in the blue bin", CUBES, CONTAINER))
     renamed = Candidate("place", {"object": "red_box", "container": "blue_bin"},
                         "put the red box in the blue bin")
+    seen_anew = Candidate("pick", {"object": "yellow_ball"}, "pick up the yellow ball")
     distractor = Candidate("pick", {"object": "green_cube"}, "pick up the green cube")
-    assert scope.allows(renamed) and not scope.allows(distractor)
+    assert not scope.allows(renamed)  # not described yet
+    scope.admit([*CUBES, ObjectRef("red_box", "red box", "graspable"),
+                 ObjectRef("yellow_ball", "yellow ball", "graspable")])
+    assert scope.allows(renamed) and not scope.allows(seen_anew)
+    assert not scope.allows(distractor)
     denied = TaskScope(scope.grounding, DenyList.from_lists(objects=["red_box"]))
+    denied.admit([ObjectRef("red_box", "red box", "graspable")])
     assert not denied.allows(renamed)

@@ -365,6 +365,27 @@ class TaskScope:
 
     grounding: Grounding | None = None
     deny: DenyList = DenyList()
+    late_kinds: dict[str, frozenset[str]] = field(default_factory=dict)  # seen after grounding
+    admitted: set[str] = field(default_factory=set)
+
+    def admit(self, objects: Sequence[ObjectRef]) -> None:
+        """Take note of objects perception reports after grounding. One is allowed when a
+        mention of its colour named an object of its kind: perception keeps colours stable
+        while a held, half-occluded cube may be re-described ("red box"), but a distractor
+        seen anew (the yellow cube taken for a "yellow ball") stays out."""
+        if self.grounding is None:
+            return
+        for obj in objects:
+            if obj.name in self.grounding.kinds_by_name or obj.name in self.late_kinds:
+                continue
+            self.late_kinds[obj.name] = obj.kinds
+            colours, _ = object_words(obj)
+            for r in self.grounding.resolutions:
+                same_kind = any(self.grounding.kinds_by_name.get(n, frozenset()) & obj.kinds
+                                for n in r.effective)
+                if same_kind and (r.mention.colour is None or r.mention.colour in colours):
+                    self.admitted.add(obj.name)
+                    break
 
     def lm_instruction(self, instruction: str) -> str:
         return instruction if self.grounding is None else self.grounding.lm_instruction()
@@ -389,9 +410,11 @@ class TaskScope:
             return True
         restricted = self.grounding.restricted_kinds()
         for name in candidate.args.values():
-            kinds = self.grounding.kinds_by_name.get(name)
+            if name in self.admitted:
+                continue
+            kinds = self.grounding.kinds_by_name.get(name) or self.late_kinds.get(name)
             if kinds is None:
-                continue  # appeared after grounding (the held cube seen anew): affordances judge
+                return not restricted  # never described to us: only in an unnamed world
             if any(name not in restricted[k] for k in kinds if k in restricted):
                 return False
         return True

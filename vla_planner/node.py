@@ -116,6 +116,7 @@ class PlannerNode(Node):
         self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
         self.affordance_reasons: dict[str, str] = {}  # candidate text -> the skill's last why
+        self.scope: TaskScope | None = None           # the running task's grounding/deny-list
         self.busy = threading.Lock()
         self.state_ready_at = time.perf_counter()
         self.create_subscription(SkillDescription, "/skills/registry", self.on_registry,
@@ -344,6 +345,8 @@ class PlannerNode(Node):
 
     def world_state(self) -> tuple[list[Candidate], list[float]]:
         skills, objects = self.snapshot()
+        if self.scope is not None:
+            self.scope.admit(objects)  # objects first described after grounding
         candidates = make_candidates(skills, objects)
         affordances = self.affordances(candidates)
         self.state_ready_at = time.perf_counter()  # on_choice measures ranking from here
@@ -438,7 +441,7 @@ class PlannerNode(Node):
 
         with self.busy:
             try:
-                scope = self.task_scope(goal.instruction)
+                scope = self.scope = self.task_scope(goal.instruction)
                 run = run_task if self.get_parameter("mode").value == "saycan" else self.generated
                 outcome = run(
                     goal.instruction, planner, self.world_state,
