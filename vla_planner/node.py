@@ -57,6 +57,7 @@ from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, Skil
 from vla_stack.srv import QueryAffordance
 
 PLANNER_MODES = ("saycan", "generate")
+PERCEPTION_SILENT = "no perception for"  # the skill server's reason while perception is quiet
 
 
 @dataclass
@@ -308,7 +309,9 @@ class PlannerNode(Node):
 
     @staticmethod
     def query_affordances(client, candidates: list[Candidate], timeout_s: float):
-        """One batch query; a server that has not heard from perception yet is asked again."""
+        """One batch query; a server that has not heard from perception yet, or not lately
+        (perception starved of CPU for a few seconds), is asked again rather than read as
+        "impossible" (which would end the task as stuck)."""
         request = QueryAffordance.Request(calls=[skill_call(c) for c in candidates])
         deadline = time.monotonic() + 2 * timeout_s
         while True:
@@ -316,7 +319,9 @@ class PlannerNode(Node):
             if not wait_for(future, timeout_s) or future.result() is None:
                 return None
             answer = future.result()
-            if NO_OBJECTS_YET not in answer.reasons or time.monotonic() > deadline:
+            waiting = any(why == NO_OBJECTS_YET or why.startswith(PERCEPTION_SILENT)
+                          for why in answer.reasons)
+            if not waiting or time.monotonic() > deadline:
                 return answer
             time.sleep(0.25)
 
