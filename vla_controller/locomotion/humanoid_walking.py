@@ -393,7 +393,7 @@ class HumanoidWalking:
         feet = self._feet_now()
         yaw = _mean_angle(feet["left"][1], feet["right"][1])
         R_yaw = _rot_z(yaw)
-        tilt = _tilt_correction(R_base, yaw, self.config.tilt_gain)
+        tilt = _tilt_correction(R_base, self.config.tilt_gain)
         R_pelvis = R_yaw @ tilt
         target_z = self.config.pelvis_height_m
         step_z = self.config.pelvis_height_rate_m_s * dt_s
@@ -489,11 +489,13 @@ def _mean_angle(a_rad: float, b_rad: float) -> float:
     return wrap_angle(a_rad + wrap_angle(b_rad - a_rad) / 2)
 
 
-def _tilt_correction(R_base_world: np.ndarray, yaw_rad: float, gain: float) -> np.ndarray:
-    """Pelvis rotation (in its heading frame) that leans against the measured roll/pitch."""
+def _tilt_correction(R_base_world: np.ndarray, gain: float) -> np.ndarray:
+    """Pelvis rotation (in its heading frame) that leans against the measured roll/pitch.
+    The tilt is read in the base's own measured heading, so a yaw difference between the plan
+    and the IMU (feet slipping in yaw) cannot turn a roll into a pitch."""
     if gain == 0.0:
         return np.eye(3)
-    R_local = _rot_z(yaw_rad).T @ R_base_world  # tilt as seen in the heading frame
+    R_local = _rot_z(_yaw_of(R_base_world)).T @ R_base_world
     tilt_vec = pin.log3(R_local)
     tilt_vec[2] = 0.0
     return pin.exp3(-gain * tilt_vec)
