@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 from rclpy.node import Node
 
 from vla_bringup.ros_env import isolate_ros_env
@@ -12,7 +13,9 @@ from vla_bringup.ros_env import isolate_ros_env
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
              threads: int = 4) -> None:
     isolate_ros_env()  # only fills in what the user left unset
-    rclpy.init(args=args)
+    # no rclpy signal handlers: Ctrl-C raises KeyboardInterrupt here, so close() still runs
+    # with a live context (a skill server's goodbye on /skills/registry goes out)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
         node = make_node()
