@@ -144,6 +144,7 @@ class HumanoidWalking:
     (or `reset`) takes the feet and CoM from the measured state."""
 
     LEGS = ("left", "right")
+    RAMP_DONE_M_S = 0.05
 
     def __init__(self, profile: Mapping[str, Any]) -> None:
         self.config = WalkingConfig.from_profile(profile)
@@ -341,9 +342,14 @@ class HumanoidWalking:
         if not (self._walking and np.any(cmd != 0.0)):
             self._velocity_correction[:] = 0.0
             return cmd
-        self._velocity_correction += cfg.velocity_gain * (cmd[:2] - self._velocity_avg) * dt_s
-        bound = cfg.max_velocity_correction * np.abs(cmd[:2])
-        self._velocity_correction = np.clip(self._velocity_correction, -bound, bound)
+        corrected = self.clamp_twist([*(cmd[:2] + self._velocity_correction), cmd[2]])
+        # integrate only once the steps have (nearly) reached the command: while they still
+        # accelerate the body lags by design, and that error would wind the integral up
+        if np.all(np.abs(self._step_twist - corrected)[:2] < self.RAMP_DONE_M_S):
+            self._velocity_correction += (cfg.velocity_gain * dt_s
+                                          * (cmd[:2] - self._velocity_avg))
+            bound = cfg.max_velocity_correction * np.abs(cmd[:2])
+            self._velocity_correction = np.clip(self._velocity_correction, -bound, bound)
         return self.clamp_twist([*(cmd[:2] + self._velocity_correction), cmd[2]])
 
     def _zmp_on(self, foot: Footstep) -> np.ndarray:
