@@ -81,6 +81,12 @@ def test_legged_affordances_follow_posture_distance_and_heading():
     score, why = walk.affordance({"target": "red_cylinder"}, lying)
     assert score == 0.0 and "stand up first" in why
     assert stand.affordance({}, lying)[0] == KNOWN_AFFORDANCE
+    # fallen over: nothing is possible
+    fallen = WorldSnapshot(objects={"red_cylinder": CONE}, base_pose=Pose2D(0, 0, 0),
+                           upright=False)
+    for skill, args in ((walk, {"target": "red_cylinder"}), (turn, {"target": "red_cylinder"}),
+                        (stand, {}), (sit, {})):
+        assert skill.affordance(args, fallen) == (0.0, "the robot has fallen over")
     # no odometry: nothing is possible
     blind = WorldSnapshot(objects={"red_cylinder": CONE})
     assert walk.affordance({"target": "red_cylinder"}, blind)[0] == 0.0

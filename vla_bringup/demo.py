@@ -46,6 +46,8 @@ def run_demo(args: argparse.Namespace) -> int:
     scene = str(Path(args.scene).resolve()) if args.scene else profile["default_scene"]
     overrides = {"mujoco_sim": {"scene": scene, "real_time_factor": args.real_time_factor,
                                 "seed": args.seed}}
+    if profile.get("floating_base"):  # the scene's landmarks are the legged robot's map
+        overrides["perception"] = {"map_file": scene}
     if args.model:
         overrides["planner"] = {"model_path": args.model}
     specs = stack_specs(args.robot, overrides)

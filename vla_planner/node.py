@@ -19,6 +19,7 @@ from visualization_msgs.msg import MarkerArray
 from vla_bringup.commander import wait_for
 from vla_bringup.markers import planner_markers
 from vla_bringup.node_runner import run_node
+from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.provider_watch import ProviderWatch
 from vla_bringup.qos import ESTOP_STATE_QOS, REGISTRY_QOS
 from vla_perception.objects import SHAPE_WORDS
@@ -87,6 +88,8 @@ class PlannerNode(Node):
         super().__init__("planner")
         self.declare_parameter("model_path", "")
         self.declare_parameter("max_steps", 6)
+        # the robot's profile: its `planner_prompt` (preamble, examples); "" = the arm's
+        self.declare_parameter("robot_profile", "")
         self.declare_parameter("min_affordance", 0.1)
         self.declare_parameter("affordance_timeout_s", 5.0)
         self.declare_parameter("skill_timeout_s", 120.0)
@@ -104,6 +107,10 @@ class PlannerNode(Node):
         self.declare_parameter("endpoint_url", "")          # e.g. http://127.0.0.1:8080
         self.declare_parameter("endpoint_model", "")
         self.declare_parameter("endpoint_timeout_s", 10.0)
+        profile_path = self.get_parameter("robot_profile").value
+        self.prompt = PromptBuilder.from_config(
+            load_profile(resolve_path(profile_path)).get("planner_prompt") if profile_path
+            else None)
         started = time.monotonic()
         self.backend = self.make_backend()
         self.grounder = Grounder(MiniLMEmbedder())
@@ -152,7 +159,7 @@ class PlannerNode(Node):
         backend = TransformersBackend(self.get_parameter("model_path").value or None,
                                       num_threads=int(self.get_parameter("num_threads").value))
         # the few-shot header is the same for every task: compute its cache once, now
-        backend.score(PromptBuilder().build("warm up", []), [DONE_CANDIDATE.text])
+        backend.score(self.prompt.build("warm up", []), [DONE_CANDIDATE.text])
         return backend
 
     # -- inputs ---------------------------------------------------------------------------
@@ -418,7 +425,8 @@ class PlannerNode(Node):
     def execute(self, goal_handle) -> ExecuteTask.Result:
         goal = goal_handle.request
         max_steps = goal.max_steps or int(self.get_parameter("max_steps").value)
-        planner = SayCanPlanner(self.backend, use_affordances=not goal.ignore_affordances)
+        planner = SayCanPlanner(self.backend, prompt=self.prompt,
+                                use_affordances=not goal.ignore_affordances)
         steps: list[PlanStep] = []
         self.wait_for_inputs(float(self.get_parameter("startup_wait_s").value))
 

@@ -154,6 +154,28 @@ class PromptBuilder:
     preamble: str = DEFAULT_PREAMBLE
     examples: tuple[Example, ...] = DEFAULT_EXAMPLES
 
+    @classmethod
+    def from_config(cls, section: Mapping | None) -> PromptBuilder:
+        """A robot profile's `planner_prompt:` (preamble + few-shot examples written in its own
+        skills' words); the arm's defaults without one. Example steps are texts, or
+        {text, succeeded: false} for a failed one."""
+        if not section:
+            return cls()
+        unknown = set(section) - {"preamble", "examples"}
+        if unknown:
+            raise ValueError(f"planner_prompt: unknown keys {sorted(unknown)}")
+        examples = []
+        for raw in section.get("examples", []):
+            steps = []
+            for step in raw.get("steps", []):
+                if isinstance(step, str):
+                    steps.append(HistoryItem(step, True))
+                else:
+                    steps.append(HistoryItem(str(step["text"]), bool(step.get("succeeded", True))))
+            examples.append(Example(str(raw["task"]), tuple(steps)))
+        return cls(str(section.get("preamble", DEFAULT_PREAMBLE)),
+                   tuple(examples) if examples else DEFAULT_EXAMPLES)
+
     def build(self, instruction: str, history: Sequence[HistoryItem]) -> str:
         blocks = [self.preamble] if self.preamble else []
         for example in self.examples:

@@ -49,6 +49,7 @@ class WorldSnapshot:
     q_arm: np.ndarray | None = None   # measured arm joints, profile order
     base_pose: Pose2D | None = None   # floating base: from /odom
     posture: str = "stand"            # floating base: the posture last reached
+    upright: bool = True              # floating base: not fallen over (from /odom)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class Stage:
     stop_distance_m: float = 0.0
     face_xy_m: tuple[float, float] | None = None
     posture: str | None = None
+    # tool stages of a robot without a tool frame (a humanoid's hand), and how much the
+    # orientation counts there (0: position only)
+    frame: str | None = None
+    orientation_weight: float = 1.0
 
 
 # The affordance reason a skill server gives before perception has reported anything: "unknown

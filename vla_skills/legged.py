@@ -1,5 +1,6 @@
-"""Skills for legged robots: walk to a place, turn to face it, stand, lie down. Planar motion
-goes to the controller as a body velocity (/cmd_vel); postures as whole-body posture tasks.
+"""Skills for legged robots: walk to a place, turn to face it, stand, lie down, reach for an
+object with a hand (humanoid). Planar motion goes to the controller as a body velocity
+(/cmd_vel); postures as whole-body posture tasks; a reach as hand frame_pose tasks in odom.
 
 The go-to law (`walk_command`) is pure: the skill server closes the loop on /odom."""
 
@@ -8,8 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pinocchio as pin
 
-from vla_skills.base import ObjectInfo, Pose2D, Skill, SkillInfo, Stage, WorldSnapshot
+from vla_controller.legged import reach_frames
+from vla_controller.robot_model import RobotModel
+from vla_skills.base import (
+    ObjectInfo,
+    Pose2D,
+    Skill,
+    SkillError,
+    SkillInfo,
+    Stage,
+    WorldSnapshot,
+)
 
 KNOWN_AFFORDANCE = 0.9        # walking can still fail (slip, a fall); never claim certainty
 REMEMBERED_AFFORDANCE = 0.6   # seen before, not in the latest frame
@@ -73,6 +85,8 @@ class LeggedSkill(Skill):
     def standing(world: WorldSnapshot) -> tuple[bool, str]:
         if world.base_pose is None:
             return False, "no odometry yet"
+        if not world.upright:
+            return False, "the robot has fallen over"
         if world.posture != "stand":
             return False, f"the robot is in posture {world.posture!r}: stand up first"
         return True, "standing"
@@ -133,6 +147,8 @@ class PostureSkill(LeggedSkill):
     def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
         if world.base_pose is None:
             return 0.0, "no odometry yet"
+        if not world.upright:
+            return 0.0, "the robot has fallen over"
         if world.posture == self.posture:
             return POINTLESS_AFFORDANCE, f"already in posture {self.posture!r}"
         return KNOWN_AFFORDANCE, f"from {world.posture!r} to {self.posture!r}"
@@ -153,12 +169,137 @@ class SitSkill(PostureSkill):
                      arg_names=(), arg_kinds=())
 
 
+@dataclass(frozen=True)
+class ArmReach:
+    """One hand's reach from the controller's own model: its shoulder (the first joint of the
+    hand's joint group) in the base frame at the profile's standing pose, and the arm's length
+    (the joint origins down to the hand frame, stretched)."""
+    frame: str
+    shoulder_base_m: np.ndarray
+    length_m: float
+
+    @classmethod
+    def from_model(cls, robot: RobotModel, profile: dict, frame: str) -> ArmReach:
+        model = robot.model
+        chain, joint_id = [], model.frames[model.getFrameId(frame)].parentJoint
+        while joint_id > 0:
+            chain.append(model.names[joint_id])
+            joint_id = model.parents[joint_id]
+        group = next((names for names in profile["joint_groups"].values()
+                      if names and names[-1] in chain), None)
+        if group is None:
+            raise ValueError(f"no joint group ends at the joint that carries {frame!r}")
+        height_m = float(profile.get("locomotion", {}).get("pelvis_height_m",
+                                                           profile["base_height_m"]))
+        q = robot.floating_configuration([0.0, 0.0, height_m], [1.0, 0.0, 0.0, 0.0],
+                                         robot.vector_from_names(profile["default_joint_positions"]))
+        robot.frame_pose_world(q, frame)  # forward kinematics for the joints too
+        points = [robot.data.oMi[model.getJointId(j)].translation.copy() for j in group]
+        points.append(robot.frame_pose_world(q, frame).translation)
+        length_m = float(sum(np.linalg.norm(b - a) for a, b in zip(points, points[1:])))
+        return cls(frame, points[0], length_m)
+
+    def shoulder_odom_m(self, base: Pose2D) -> np.ndarray:
+        c, s = np.cos(base.yaw_rad), np.sin(base.yaw_rad)
+        x, y, z = self.shoulder_base_m
+        return np.array([base.x_m + c * x - s * y, base.y_m + s * x + c * y, z])
+
+
+class ReachSkill(LeggedSkill):
+    """Reach out and touch an object with a hand, feet planted (the controller's whole-body QP
+    keeps the soles and the balance). "Reach for", not "point at": the goal is checkable
+    (touching(hand, object, d) in the simulator) and the hand really gets there; when it cannot
+    (the object beyond the arm from where the robot stands) the affordance says so and the
+    planner walks first.
+
+    The hand aims at the object's side facing the shoulder, `touch_gap_m` short of its surface
+    at its centre's height: first to a point `approach_back_m` short of that and
+    `approach_lift_m` higher (over whatever the object stands on), then straight in."""
+    info = SkillInfo(name="reach", description="reach out with a hand and touch a small object",
+                     text_template="reach for the {object}", arg_names=("object",),
+                     arg_kinds=("any",))
+    touch_gap_m = 0.025
+    approach_back_m = 0.15
+    approach_lift_m = 0.07
+    reach_fraction = 0.92    # of the stretched arm: a straight arm is singular and slow to aim
+    speed_mps = 0.2
+
+    def __init__(self, body_front_m: float, clearance_m: float, arms: list[ArmReach]) -> None:
+        super().__init__(body_front_m, clearance_m)
+        if not arms:
+            raise ValueError("reach needs a hand: the profile has no end effector that is not "
+                             "a contact")
+        self.arms = arms
+
+    def hand_target(self, arm: ArmReach, target: ObjectInfo, base: Pose2D) -> np.ndarray:
+        """Where the hand frame goes (odom): before the object's side facing the shoulder."""
+        centre = np.asarray(target.position_base_m, dtype=float)
+        toward = centre[:2] - arm.shoulder_odom_m(base)[:2]
+        toward /= max(float(np.linalg.norm(toward)), 1e-9)
+        # centre to the box's side along `toward` (the object's own axes)
+        c, s = np.cos(target.yaw_rad), np.sin(target.yaw_rad)
+        local = np.abs([c * toward[0] + s * toward[1], -s * toward[0] + c * toward[1]])
+        half = 0.5 * np.asarray(target.size_m[:2], dtype=float)
+        to_side_m = float(min(h / max(u, 1e-9) for h, u in zip(half, local, strict=True)))
+        xy = centre[:2] - (to_side_m + self.touch_gap_m) * toward
+        return np.array([xy[0], xy[1], centre[2]])
+
+    def best_arm(self, target: ObjectInfo, base: Pose2D) -> tuple[ArmReach, np.ndarray, float]:
+        """The hand whose shoulder is nearest its target point, that point, the distance."""
+        options = []
+        for arm in self.arms:
+            point = self.hand_target(arm, target, base)
+            options.append((float(np.linalg.norm(point - arm.shoulder_odom_m(base))), arm, point))
+        distance_m, arm, point = min(options, key=lambda o: o[0])
+        return arm, point, distance_m
+
+    def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
+        ok, why = self.standing(world)
+        if not ok:
+            return 0.0, why
+        target = bound["object"]
+        if target.kind == "landmark":
+            return 0.0, f"{target.name} is a place on the map, not something to touch"
+        arm, _, distance_m = self.best_arm(target, world.base_pose)
+        reach_m = self.reach_fraction * arm.length_m
+        if distance_m > reach_m:
+            return 0.0, (f"{target.name} is {distance_m:.2f} m from the {arm.frame} shoulder, "
+                         f"the arm reaches {reach_m:.2f} m: walk closer first")
+        score, why = self.target_affordance(target)
+        return score, f"{why}, {distance_m:.2f} m from the {arm.frame} shoulder"
+
+    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
+        bound = self.check_args(args, world)
+        score, why = self._affordance(bound, world)
+        if score <= 0.0:
+            raise SkillError(why)
+        arm, point, _ = self.best_arm(bound["object"], world.base_pose)
+        back = point[:2] - arm.shoulder_odom_m(world.base_pose)[:2]
+        back *= self.approach_back_m / max(float(np.linalg.norm(back)), 1e-9)
+        approach = np.array([*(point[:2] - back), point[2] + self.approach_lift_m])
+        return [Stage(name, tool_pose_base=pin.SE3(np.eye(3), p), frame=arm.frame,
+                      orientation_weight=0.0, max_linear_speed_mps=self.speed_mps)
+                for name, p in (("approach", approach), ("touch", point))]
+
+    def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
+        raise NotImplementedError("stages() needs the robot's pose")
+
+
 LEGGED_SKILL_TYPES: dict[str, type[LeggedSkill]] = {
-    "walk_to": WalkToSkill, "turn": TurnSkill, "stand": StandSkill, "sit": SitSkill}
+    "walk_to": WalkToSkill, "turn": TurnSkill, "stand": StandSkill, "sit": SitSkill,
+    "reach": ReachSkill}
 
 
 def make_legged_skills(names: list[str], profile: dict) -> list[LeggedSkill]:
     walking = profile.get("skill_settings", {})
     body_front_m = float(walking.get("body_front_m", 0.3))
     clearance_m = float(walking.get("clearance_m", 0.1))
-    return [LEGGED_SKILL_TYPES[n](body_front_m, clearance_m) for n in names]
+    skills: list[LeggedSkill] = []
+    for name in names:
+        if name == "reach":
+            robot = RobotModel.from_profile(profile)
+            arms = [ArmReach.from_model(robot, profile, f) for f in reach_frames(profile)]
+            skills.append(ReachSkill(body_front_m, clearance_m, arms))
+        else:
+            skills.append(LEGGED_SKILL_TYPES[name](body_front_m, clearance_m))
+    return skills

@@ -176,7 +176,7 @@ class SkillServerNode(Node):
                 objects=dict(self.objects or {}), held_object=self.held_object,
                 gripper_opening_m=float(np.mean(fingers)) if fingers else 0.0,
                 q_arm=None if None in q or not q else np.array(q, dtype=float),
-                base_pose=self.base_pose, posture=self.posture)
+                base_pose=self.base_pose, posture=self.posture, upright=self.base_upright)
 
     # -- affordances ---------------------------------------------------------------------
     def perception_silent_s(self) -> float:
@@ -265,9 +265,12 @@ class SkillServerNode(Node):
             with self.state_lock:
                 self.posture = stage.posture
         elif stage.tool_pose_base is not None:
+            if self.floating_base:  # legged skills aim at objects where they are: in odom
+                target.header.frame_id = self.objects_frame
             task = WholeBodyTask(operation=WholeBodyTask.ADD_OR_UPDATE, name="tool",
-                                 type="frame_pose", frame=self.tool_frame,
-                                 position_weight=1.0, orientation_weight=1.0,
+                                 type="frame_pose", frame=stage.frame or self.tool_frame,
+                                 position_weight=1.0,
+                                 orientation_weight=stage.orientation_weight,
                                  max_linear_speed_mps=stage.max_linear_speed_mps)
             task.target_pose = pose_msg_from_se3(stage.tool_pose_base)
             target.tasks.append(task)
