@@ -3,16 +3,25 @@ ROS time by its own thread (not an rclpy timer), every command through the same 
 the arm's (vla_controller.safety), one ros2_control forward command per joint group.
 
 Inputs: /joint_states, /odom, /imu, /cmd_vel (geometry_msgs/Twist, base axes), /wbc/target
-(`posture` tasks: stand | sit, as the profile's gait offers). Watchdogs: a /cmd_vel older than
+(`posture` tasks: stand | sit, as the profile's gait offers; `frame_pose` tasks for the profile's
+end effectors that are not contacts, e.g. a humanoid's hands, only while standing: the
+whole-body QP with the soles held, blended over the gait's standing command, see
+vla_controller.legged.StandingReach; a REMOVE or a walk command on /cmd_vel brings the arm back
+to the gait's pose before any step). Watchdogs: a /cmd_vel older than
 `cmd_vel_timeout_s` means stand still; stale joint states or a lost /odom or /imu hold the last
 command. Emergency stop (vla_controller.estop_interface): the gait is told to stand still and
-posture changes are refused until a reset; the legs keep balancing rather than freeze mid-step."""
+posture changes and hand targets are refused until a reset; the legs keep balancing rather than
+freeze mid-step, a reaching hand stops where it is.
+
+The gait gets the sim time elapsed since the last tick (at most MAX_GAIT_DT_TICKS periods) as
+its dt_s: a starved loop that skips ticks keeps its plan in step with the physics."""
 
 import math
 import threading
 import time
 
 import numpy as np
+import pinocchio as pin
 import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Twist
@@ -22,15 +31,23 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
-from vla_bringup.profile import joint_groups, load_profile, resolve_path
+from vla_bringup.conversions import se3_from_pose_msg
+from vla_bringup.profile import ODOM_FRAME, joint_groups, load_profile, resolve_path
 from vla_controller.estop_interface import EmergencyStopInterface
-from vla_controller.legged import LeggedSensors, make_locomotion
+from vla_controller.legged import (
+    LeggedSensors,
+    StandingReach,
+    gait_dt_s,
+    make_locomotion,
+    reach_frames,
+)
 from vla_controller.robot_model import RobotModel
 from vla_controller.safety import ESTOPPED, CommandSafety, TickPacer
 from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeBodyTaskState
 
 STATE_PERIOD_TICKS = 10   # /wbc/state at control_rate / 10
 BASE_STATE_TIMEOUT_S = 0.5  # wall time without /odom or /imu: hold
+MAX_GAIT_DT_TICKS = 4  # the gait's dt_s after skipped ticks: at most this many periods
 
 
 def _finite(*values: float) -> bool:
@@ -44,6 +61,8 @@ class LeggedControllerNode(Node):
         self.declare_parameter("speed_scale", 1.0)  # 0..1: walking speed and joint steps
         self.declare_parameter("joint_state_timeout_s", 0.5)  # wall time; older -> hold
         self.declare_parameter("cmd_vel_timeout_s", 0.5)  # wall time; older -> stand still
+        self.declare_parameter("max_linear_speed_mps", 0.2)  # hand targets (frame_pose)
+        self.declare_parameter("reach_blend_s", 1.0)  # gait <-> whole-body QP, sim time
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
         self.groups = joint_groups(profile)
         self.locomotion = make_locomotion(profile)
@@ -68,6 +87,14 @@ class LeggedControllerNode(Node):
         self.cmd_twist = np.zeros(3)
         self.cmd_twist_at = -math.inf
         self.posture_task: WholeBodyTaskState | None = None
+        self.base_frame = profile["base_frame"]
+        self.reach = (StandingReach(profile, float(self.get_parameter("reach_blend_s").value))
+                      if reach_frames(profile) else None)
+        self.max_linear_speed_mps = self.speed_scale * float(
+            self.get_parameter("max_linear_speed_mps").value)
+        self.frame_tasks: dict[str, WholeBodyTaskState] = {}  # hand targets, by task name
+        self.frozen_tasks: set[str] = set()  # their state no longer follows the QP's
+        self.last_tick_ns: int | None = None
         self.mode = ""
         self.loop_rate_hz = 0.0
 
@@ -126,28 +153,94 @@ class LeggedControllerNode(Node):
             return
         with self.lock:
             self.cmd_twist, self.cmd_twist_at = twist, time.monotonic()
+        if (np.any(twist != 0.0) and self.reach is not None and not self.safety.estopped
+                and self.reach.phase in ("in", "on", "frozen")):
+            self.walk_interrupts_reach()
 
     def on_target(self, msg: WholeBodyTarget) -> None:
         for task in msg.tasks:
             state = WholeBodyTaskState(name=task.name, target_stamp=msg.header.stamp)
+            posture = task.operation == WholeBodyTask.ADD_OR_UPDATE and task.type == "posture"
             try:
-                if task.operation != WholeBodyTask.ADD_OR_UPDATE or task.type != "posture":
-                    raise ValueError("a legged controller takes posture tasks (stand | sit); "
-                                     "walking goes through /cmd_vel")
-                if self.safety.estopped:
+                if task.operation == WholeBodyTask.REMOVE:
+                    self.remove_frame_task(task.name, state)
+                elif task.operation != WholeBodyTask.ADD_OR_UPDATE or task.type not in (
+                        "posture", "frame_pose"):
+                    raise ValueError("a legged controller takes posture tasks (stand | sit) and "
+                                     "frame_pose tasks for its hands; walking goes through "
+                                     "/cmd_vel")
+                elif self.safety.estopped:
                     raise ValueError("emergency stop active: call /emergency_stop/reset first")
-                with self.lock:
-                    self.locomotion.set_posture(task.posture)
-                state.state, state.message = "moving", f"to posture {task.posture!r}"
+                elif posture:
+                    if self.reach is not None and self.reach.active:
+                        raise ValueError("a hand target is active: REMOVE it first")
+                    with self.lock:
+                        self.locomotion.set_posture(task.posture)
+                    state.state, state.message = "moving", f"to posture {task.posture!r}"
+                else:
+                    self.start_frame_task(task, msg.header.frame_id, state)
             except ValueError as exc:
                 state.state, state.message = "rejected", str(exc)
                 self.get_logger().warning(f"/wbc/target task {task.name!r} rejected: {exc}")
             with self.lock:
-                self.posture_task = state
+                if posture:
+                    self.posture_task = state
+                else:
+                    self.frame_tasks[task.name] = state
+                    if state.state == "rejected" or task.operation == WholeBodyTask.REMOVE:
+                        self.frozen_tasks.add(task.name)
+                    else:
+                        self.frozen_tasks.discard(task.name)
+
+    def start_frame_task(self, task: WholeBodyTask, frame_id: str,
+                         state: WholeBodyTaskState) -> None:
+        """A hand target, only while standing still; ValueError (nothing moves) otherwise."""
+        if self.reach is None:
+            raise ValueError("this robot has no end effector it can move while standing")
+        if frame_id not in ("", ODOM_FRAME, self.base_frame):
+            raise ValueError(f"targets must be in {ODOM_FRAME!r} or {self.base_frame!r}, "
+                             f"got {frame_id!r}")
+        target = se3_from_pose_msg(task.target_pose)  # ValueError for NaN/inf
+        sensors, twist, why = self.sensors()
+        if sensors is None:
+            raise ValueError(f"no robot state: {why}")
+        with self.lock:
+            walking, posture = self.locomotion.walking, self.locomotion.posture
+        if walking or np.any(twist != 0.0):
+            raise ValueError("walking: send a zero /cmd_vel and wait for the robot to stand "
+                             "before reaching")
+        if posture != "stand":
+            raise ValueError(f"in posture {posture!r}: stand up before reaching")
+        if frame_id == self.base_frame:  # base_link now, as /odom and /imu measure it
+            base = pin.SE3(pin.Quaternion(*sensors.base_quat_wxyz).toRotationMatrix(),
+                           sensors.base_position_odom_m)
+            target = base * target
+        speed = min(task.max_linear_speed_mps or self.max_linear_speed_mps,
+                    self.max_linear_speed_mps)
+        status = self.reach.start(task.name, task.frame, target, sensors, speed,
+                                  task.orientation_weight)
+        state.state, state.message = status.state, status.reason
+        state.position_error_m = float(status.position_error_m)
+
+    def remove_frame_task(self, name: str, state: WholeBodyTaskState) -> None:
+        """Back to the gait's standing pose (also when nothing was reaching: it is there)."""
+        if self.reach is not None and self.reach.active and self.safety.estopped:
+            raise ValueError("emergency stop active: the hand stays where it stopped until "
+                             "/emergency_stop/reset")
+        if self.reach is not None:
+            self.reach.release()
+        state.state, state.message = "reached", "removed; back to the standing pose"
 
     def emergency_stop(self, source: str) -> bool:
         if not self.safety.estop(f"emergency stop from {source}"):
             return False
+        if self.reach is not None:
+            self.reach.freeze()
+        with self.lock:
+            for name, state in self.frame_tasks.items():
+                if state.state in ("moving", "reached") and name not in self.frozen_tasks:
+                    state.state, state.message = "unreachable", "emergency stop"
+                    self.frozen_tasks.add(name)
         self.get_logger().error(f"EMERGENCY STOP from {source}: standing still")
         return True
 
@@ -176,7 +269,7 @@ class LeggedControllerNode(Node):
             if sleep_s > 0.0:
                 time.sleep(sleep_s)
                 continue
-            q_cmd = self.safe_command()
+            q_cmd = self.safe_command(self.gait_dt_s(now_ns))
             if q_cmd is None:
                 continue
             for group, index in self.group_index.items():
@@ -189,7 +282,14 @@ class LeggedControllerNode(Node):
             if ticks % STATE_PERIOD_TICKS == 0:
                 self.publish_state(q_cmd, now_ns)
 
-    def safe_command(self) -> np.ndarray | None:
+    def gait_dt_s(self, now_ns: int) -> float:
+        """Sim time since the last tick, between one and MAX_GAIT_DT_TICKS periods."""
+        last, self.last_tick_ns = self.last_tick_ns, now_ns
+        if last is None:
+            return self.period_s
+        return gait_dt_s((now_ns - last) * 1e-9, self.period_s, MAX_GAIT_DT_TICKS)
+
+    def safe_command(self, dt_s: float) -> np.ndarray | None:
         """This tick's joint command: the gait's, filtered; or the held one; None before any
         state arrived."""
         hold = self.safety.hold_reason(time.monotonic())
@@ -204,11 +304,15 @@ class LeggedControllerNode(Node):
         if hold is None and q_measured is not None:
             if estopped:
                 twist = np.zeros(3)
+            if self.reach is not None and self.reach.active:
+                twist = np.zeros(3)  # the arm goes back first (see on_cmd_vel), then the steps
             try:
                 with self.lock:
-                    command = self.locomotion.update(sensors, twist * self.speed_scale,
-                                                     self.period_s)
-                q_candidate = np.array([dict(zip(command.names, command.positions_rad,
+                    command = self.locomotion.update(sensors, twist * self.speed_scale, dt_s)
+                q_gait = command.positions_rad
+                if self.reach is not None:
+                    q_gait = self.reach.blend(q_gait, command.names, sensors, self.period_s)
+                q_candidate = np.array([dict(zip(command.names, q_gait,
                                                  strict=True))[n] for n in self.joint_names])
                 safe = self.safety.filter(q_candidate, q_measured, hold_on_estop=False)
             except Exception as exc:  # noqa: BLE001 - the loop must survive and hold
@@ -221,6 +325,16 @@ class LeggedControllerNode(Node):
                 return safe.q
         self.set_mode(hold)
         return self.safety.held_command(q_measured)
+
+    def walk_interrupts_reach(self) -> None:
+        self.reach.release()
+        with self.lock:
+            for name, state in self.frame_tasks.items():
+                if name not in self.frozen_tasks:
+                    state.state = "unreachable"
+                    state.message = "walk command: back to the standing pose first"
+                    self.frozen_tasks.add(name)
+        self.get_logger().info("walk command while reaching: the arm goes back first")
 
     def _measured(self, sensors: LeggedSensors) -> np.ndarray | None:
         try:
@@ -244,11 +358,22 @@ class LeggedControllerNode(Node):
             task = self.posture_task
             if task is not None and task.state == "moving" and reached:
                 task.state, task.message = "reached", f"posture {posture!r}"
-        mode = self.mode or ("walking" if walking else posture)
+            frame_tasks = dict(self.frame_tasks)
+            frozen = set(self.frozen_tasks)
+        reaching = self.reach is not None and self.reach.active
+        mode = self.mode or ("walking" if walking else "reaching" if reaching else posture)
         msg = WholeBodyState(mode=mode, loop_rate_hz=self.loop_rate_hz)
         msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
+        msg.header.frame_id = ODOM_FRAME
         if task is not None:
             msg.tasks.append(task)
+        for name, state in frame_tasks.items():
+            live = None if name in frozen else self.reach.status(name)
+            if live is not None:
+                state.state, state.message = live.state, live.reason
+                state.position_error_m = float(live.position_error_m)
+                state.orientation_error_rad = float(live.orientation_error_rad)
+            msg.tasks.append(state)
         msg.command.name = self.joint_names
         msg.command.position = q_cmd.tolist()
         self.state_pub.publish(msg)

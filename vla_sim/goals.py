@@ -22,10 +22,12 @@ HOLD_CLEARANCE_M = 0.005
 UPRIGHT_MAX_TILT_RAD = math.radians(35.0)
 ROBOT = "robot"
 
-# predicate -> argument kinds: "o" object (or landmark for near), "r" the robot, "f" a number
+# predicate -> argument kinds: "o" object (or landmark for near), "r" the robot, "f" a number,
+# "b" a body (link) of the robot, e.g. right_hand: touching(body, object, d) holds when their
+# surfaces are at most d metres apart
 SIGNATURES: dict[str, str] = {
     "in": "oo", "on": "oo", "holding": "o", "unmoved": "o",
-    "near": "rof", "at": "rfff", "upright": "r",
+    "near": "rof", "at": "rfff", "upright": "r", "touching": "bof",
 }
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _PRED = re.compile(r"\s*([A-Za-z_]\w*)\s*\(([^()]*)\)\s*")
@@ -86,6 +88,8 @@ def parse_goal(text: str) -> list[Predicate]:
             raise ValueError("near: distance must be positive")
         if name == "at" and float(parsed[3]) <= 0:
             raise ValueError("at: tolerance must be positive")
+        if name == "touching" and float(parsed[2]) <= 0:
+            raise ValueError("touching: distance must be positive")
         preds.append(Predicate(name, tuple(parsed)))
         if last:
             return preds
@@ -127,6 +131,34 @@ def _in_local_footprint(world: GroundTruth, a: str, b: str, half_xy: tuple[float
     return bool(abs(local[0]) <= half_xy[0] and abs(local[1]) <= half_xy[1]), local
 
 
+def _surface_gap_m(world: GroundTruth, body: str, obj: str) -> float:
+    """Closest distance (m, 0 or less in contact) between a robot body's shape and an object's,
+    by MuJoCo's geom distance. A body without geoms (a frame such as right_hand, fixed to the
+    link that carries the hand's shape) is judged by its parent link's."""
+    import mujoco  # the judge's only MuJoCo call: only ground truth from the simulator has it
+
+    model, data = getattr(world, "model", None), getattr(world, "data", None)
+    if model is None or data is None:
+        raise ValueError("this ground truth has no robot bodies to judge touching()")
+    if body in world.object_names:
+        raise ValueError(f"{body!r} is an object, not a body of the robot")
+    try:
+        body_id = model.body(body).id
+    except KeyError:
+        raise ValueError(f"the robot has no body {body!r}") from None
+    if model.body_geomnum[body_id] == 0:
+        body_id = model.body_parentid[body_id]
+    obj_id = model.body(obj).id
+
+    def geoms(b: int) -> range:
+        return range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b])
+
+    far_m = 10.0
+    fromto = np.zeros(6)
+    return min((mujoco.mj_geomDistance(model, data, g1, g2, far_m, fromto)
+                for g1 in geoms(body_id) for g2 in geoms(obj_id)), default=far_m)
+
+
 def _judge(p: Predicate, world: GroundTruth) -> tuple[bool, str]:
     args = p.args
     for arg, kind in zip(args, SIGNATURES[p.name], strict=True):
@@ -161,6 +193,10 @@ def _judge(p: Predicate, world: GroundTruth) -> tuple[bool, str]:
         touching = world.touches_both_fingers(a)
         ok = touching and clearance > HOLD_CLEARANCE_M
         return ok, f"{a} touches both fingers {touching}, {clearance:.3f} m above the table"
+    if p.name == "touching":
+        body, a = str(args[0]), str(args[1])
+        gap = _surface_gap_m(world, body, a)
+        return gap <= float(args[2]), f"{body} {gap:+.3f} m from {a} (surfaces)"
     if p.name == "unmoved":
         a = str(args[0])
         moved = float(np.linalg.norm(world.object_pose(a)[0] - world.initial_object_pose(a)[0]))

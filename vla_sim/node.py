@@ -1,6 +1,7 @@
 """MuJoCo world node: steps physics in its own thread, publishes state and camera, takes
 ros2_control forward-controller commands, and judges goals from ground truth."""
 
+import math
 import threading
 import time
 
@@ -10,6 +11,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, Twist
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray
@@ -62,12 +64,17 @@ class MujocoSimNode(Node):
         self.declare_parameter("real_time_factor", 1.0)
         self.declare_parameter("clock_rate_hz", 250.0)
         self.declare_parameter("seed", 0)  # 0: the scene as written; else objects nudged
+        # floating base: start at [x, y, yaw] (m, m, rad) on the floor instead of the origin
+        self.declare_parameter("start_pose", Parameter.Type.DOUBLE_ARRAY)
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
         scene_path = self.get_parameter("scene").value or profile["default_scene"]
         scene = load_scene(resolve_path(scene_path))
         if self.get_parameter("seed").value:
             scene = jitter_scene(scene, int(self.get_parameter("seed").value))
         self.world = SimWorld(profile, scene)
+        start_pose = self.get_parameter("start_pose").value
+        if start_pose is not None:
+            self.place_robot(list(start_pose))
         self.rtf = float(self.get_parameter("real_time_factor").value)
         self.clock_period_s = 1.0 / float(self.get_parameter("clock_rate_hz").value)
         self.joint_state_period_s = 1.0 / float(profile.get("joint_state_rate_hz", 100.0))
@@ -98,6 +105,16 @@ class MujocoSimNode(Node):
         self.get_logger().info(
             f"MuJoCo world up: {len(self.world.object_names)} objects, "
             f"dt={self.world.physics_dt_s * 1e3:.1f} ms, real_time_factor={self.rtf}")
+
+    def place_robot(self, pose_xy_yaw: list[float]) -> None:
+        """Put a floating base at [x, y, yaw] at its standing height; ValueError otherwise."""
+        if not self.world.floating_base:
+            raise ValueError("start_pose: only a floating-base robot can be placed")
+        if len(pose_xy_yaw) != 3 or not all(math.isfinite(v) for v in pose_xy_yaw):
+            raise ValueError(f"start_pose must be 3 finite numbers [x, y, yaw], got {pose_xy_yaw}")
+        x, y, yaw = pose_xy_yaw
+        z = float(self.world.robot_base_pose()[0][2])
+        self.world.set_robot_base_pose([x, y, z], [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
 
     def on_command(self, controller: str, msg: Float64MultiArray) -> None:
         with self.lock:
