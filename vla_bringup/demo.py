@@ -89,9 +89,20 @@ def stack_session(specs, log_dir: Path, env: dict[str, str], record_camera: bool
 
 def wait_for_stack(commander: StackCommander, stack: StackProcesses, timeout_s: float,
                    progress: Callable[[str], None] = say) -> bool:
-    """Wait until the planner, skills and perception are up; print the logs of dead nodes."""
-    ready = commander.wait_until_ready(timeout_s=timeout_s, min_skills=1,
-                                       progress=lambda m: progress(f"  ... {m}"))
+    """Wait until the planner, skills and perception are up; print the logs of dead nodes.
+    A node that dies (e.g. a bad parameter) ends the wait at once, not at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    said = [""]
+
+    def report(message: str) -> None:  # each slice below re-announces what it waits for
+        if message != said[0]:
+            said[0] = message
+            progress(f"  ... {message}")
+
+    ready = False
+    while not ready and not stack.dead() and time.monotonic() < deadline:
+        ready = commander.wait_until_ready(timeout_s=min(2.0, timeout_s), min_skills=1,
+                                           progress=report)
     if not ready or stack.dead():
         for name in stack.dead() or [s.name for s in stack.specs]:
             progress(f"--- {name} log ---\n{stack.log_tail(name)}")
