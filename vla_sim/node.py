@@ -17,7 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import quaternion_msg, rotation_from_wxyz, vector3_msg
-from vla_bringup.node_runner import run_node
+from vla_bringup.node_runner import optional_parameter, run_node
 from vla_bringup.profile import ODOM_FRAME, joint_groups, load_profile, resolve_path
 from vla_bringup.qos import SENSOR_QOS
 from vla_sim.scene import jitter_scene, load_scene
@@ -72,7 +72,7 @@ class MujocoSimNode(Node):
         if self.get_parameter("seed").value:
             scene = jitter_scene(scene, int(self.get_parameter("seed").value))
         self.world = SimWorld(profile, scene)
-        start_pose = self.get_parameter("start_pose").value
+        start_pose = optional_parameter(self, "start_pose")  # None: the scene's origin
         if start_pose is not None:
             self.place_robot(list(start_pose))
         self.rtf = float(self.get_parameter("real_time_factor").value)
