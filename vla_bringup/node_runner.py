@@ -1,11 +1,13 @@
 """The one way our nodes are run: init, spin on a multi-threaded executor, shut down cleanly."""
 
 from collections.abc import Callable
+from typing import Any
 
 import rclpy
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from vla_bringup.ros_env import isolate_ros_env
 
@@ -32,3 +34,11 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+
+
+def optional_parameter(node: Node, name: str) -> Any:
+    """A parameter declared by type only (no default): its value, or None when not given."""
+    try:
+        return node.get_parameter(name).value
+    except ParameterUninitializedException:
+        return None

@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import se3_from_pose_msg
-from vla_bringup.node_runner import run_node
+from vla_bringup.node_runner import optional_parameter, run_node
 from vla_bringup.profile import load_profile, resolve_path
 from vla_controller.estop_interface import EmergencyStopInterface
 from vla_controller.robot_model import RobotModel
@@ -117,8 +117,8 @@ class WbcControllerNode(Node):
 
     def workspace_box(self, profile: dict) -> WorkspaceBox | None:
         """The tool's workspace box: node parameters, else the profile's `workspace_box_base_m`."""
-        lo = self.get_parameter("workspace_min_base_m").value
-        hi = self.get_parameter("workspace_max_base_m").value
+        lo = optional_parameter(self, "workspace_min_base_m")
+        hi = optional_parameter(self, "workspace_max_base_m")
         if lo is None and hi is None and "workspace_box_base_m" in profile:
             lo, hi = profile["workspace_box_base_m"]["min"], profile["workspace_box_base_m"]["max"]
         if lo is None and hi is None:
