@@ -58,6 +58,10 @@ from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, Skil
 from vla_stack.srv import QueryAffordance
 
 PLANNER_MODES = ("saycan", "generate")
+class PerceptionSilent(Exception):  # noqa: N818 - a state of the world, not a bug
+    """Perception has not spoken for longer than the planner's perception_timeout_s."""
+
+
 PERCEPTION_SILENT = "no perception for"  # the skill server's reason while perception is quiet
 
 
@@ -94,6 +98,7 @@ class PlannerNode(Node):
         self.declare_parameter("affordance_timeout_s", 5.0)
         self.declare_parameter("skill_timeout_s", 120.0)
         self.declare_parameter("startup_wait_s", 10.0)
+        self.declare_parameter("perception_timeout_s", 10.0)  # wall s of silence: no task runs
         self.declare_parameter("num_threads", 2)   # torch threads for the language model
         names = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
         self.declare_parameter("deny_skills", [""], names)    # never run these skills
@@ -123,6 +128,7 @@ class PlannerNode(Node):
         self.retired_clients: list[SkillClients] = []   # replaced, destroyed once unused
         self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
+        self.objects_at = time.monotonic()            # when it last did (wall; start: now)
         self.affordance_reasons: dict[str, str] = {}  # candidate text -> the skill's last why
         self.scope: TaskScope | None = None           # the running task's grounding/deny-list
         self.busy = threading.Lock()
@@ -234,6 +240,7 @@ class PlannerNode(Node):
                                       f"{', '.join(n[:40] for n in rejected)}")
         with self.lock:
             self.objects = refs
+            self.objects_at = time.monotonic()
 
     # -- ROS plumbing per skill -----------------------------------------------------------
     @contextmanager
@@ -454,6 +461,11 @@ class PlannerNode(Node):
 
         with self.busy:
             try:
+                silent_s = time.monotonic() - self.objects_at
+                if silent_s > float(self.get_parameter("perception_timeout_s").value):
+                    # the last objects heard may be long gone: say so instead of planning on them
+                    raise PerceptionSilent(f"{PERCEPTION_SILENT} {silent_s:.1f} s: the scene "
+                                           "is unknown, nothing was tried")
                 scope = self.scope = self.task_scope(goal.instruction)
                 run = run_task if self.get_parameter("mode").value == "saycan" else self.generated
                 outcome = run(
@@ -463,6 +475,8 @@ class PlannerNode(Node):
                     is_cancelled=lambda: goal_handle.is_cancel_requested or self.estopped,
                     min_affordance=float(self.get_parameter("min_affordance").value),
                     scope=scope)
+            except PerceptionSilent as exc:
+                outcome = TaskResult("failure", (), str(exc))
             except Exception as exc:  # noqa: BLE001 - the task ends, the node stays up
                 self.get_logger().error(f"task aborted by a planning error: {exc!r}")
                 outcome = TaskResult("aborted", (), f"planning error: {exc}")
