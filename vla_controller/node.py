@@ -154,7 +154,7 @@ class WbcControllerNode(Node):
                 self.apply(task, state)
             except ValueError as exc:
                 state.state, state.message = "rejected", str(exc)
-                self.get_logger().warning(f"/wbc/target task {task.name!r} rejected: {exc}")
+                self.get_logger().warning(f"/wbc/target task {task.name[:40]!r} rejected: {exc}")
             with self.lock:
                 self.task_states[task.name] = state
                 self.stopped_tasks.discard(task.name)
