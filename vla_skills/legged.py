@@ -91,6 +91,21 @@ class LeggedSkill(Skill):
             return False, f"the robot is in posture {world.posture!r}: stand up first"
         return True, "standing"
 
+    def already_done(self, target: ObjectInfo, pose: Pose2D) -> str | None:
+        """Why moving relative to the target would change nothing now, or None."""
+        return None
+
+    def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
+        """Standing, and the target not reached already: known target, remembered one lower."""
+        ok, why = self.standing(world)
+        if not ok:
+            return 0.0, why
+        target = bound["target"]
+        done = self.already_done(target, world.base_pose)
+        if done is not None:
+            return POINTLESS_AFFORDANCE, done
+        return self.target_affordance(target)
+
     @staticmethod
     def target_affordance(target: ObjectInfo) -> tuple[float, str]:
         if target.kind == "landmark":
@@ -105,16 +120,10 @@ class WalkToSkill(LeggedSkill):
                      text_template="walk to the {target}", arg_names=("target",),
                      arg_kinds=("any",))
 
-    def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
-        ok, why = self.standing(world)
-        if not ok:
-            return 0.0, why
-        target = bound["target"]
-        to_go_m = float(np.linalg.norm(target.position_base_m[:2] - world.base_pose.xy_m)) \
+    def already_done(self, target: ObjectInfo, pose: Pose2D) -> str | None:
+        to_go_m = float(np.linalg.norm(target.position_base_m[:2] - pose.xy_m)) \
             - self.stop_distance_m(target)
-        if to_go_m < 0.15:
-            return POINTLESS_AFFORDANCE, f"already at {target.name} ({to_go_m:+.2f} m)"
-        return self.target_affordance(target)
+        return f"already at {target.name} ({to_go_m:+.2f} m)" if to_go_m < 0.15 else None
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
         target = bound["target"]
@@ -127,15 +136,9 @@ class TurnSkill(LeggedSkill):
                      text_template="turn to face the {target}", arg_names=("target",),
                      arg_kinds=("any",))
 
-    def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
-        ok, why = self.standing(world)
-        if not ok:
-            return 0.0, why
-        target = bound["target"]
-        error = heading_error(world.base_pose, target.position_base_m[:2])
-        if abs(error) < 0.25:
-            return POINTLESS_AFFORDANCE, f"already facing {target.name}"
-        return self.target_affordance(target)
+    def already_done(self, target: ObjectInfo, pose: Pose2D) -> str | None:
+        error = heading_error(pose, target.position_base_m[:2])
+        return f"already facing {target.name}" if abs(error) < 0.25 else None
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
         return [Stage("turn", face_xy_m=tuple(bound["target"].position_base_m[:2]))]
