@@ -135,16 +135,6 @@ def make_locomotion(profile: dict[str, Any]) -> Locomotion:
     return LOCOMOTION_TYPES[kind](profile)
 
 
-def gait_dt_s(elapsed_s: float, period_s: float, max_ticks: int = 4) -> float:
-    """The gait's step for a tick: the (sim) time elapsed since the last one, between one and
-    ``max_ticks`` periods. A starved loop that skips ticks keeps its plan in step with the
-    physics (with the fixed period it lags, and the humanoid falls when it skips 1-3 ticks at
-    random); the cap keeps a stall or a clock jump from becoming one huge step."""
-    if not (np.isfinite(elapsed_s) and np.isfinite(period_s) and period_s > 0.0):
-        return float(period_s)
-    return float(min(max(elapsed_s, period_s), max_ticks * period_s))
-
-
 def reach_frames(profile: dict[str, Any]) -> tuple[str, ...]:
     """The end effectors a standing robot can move: not the ones it stands on."""
     contacts = set(profile.get("contact_frames") or ())
@@ -166,11 +156,14 @@ class StandingReach:
     measured state, contacts anchored, IK of the target) without holding up the loop."""
 
     def __init__(self, profile: dict[str, Any], blend_s: float = 1.0,
-                 com_margin_m: float = 0.05) -> None:
-        if not (np.isfinite(blend_s) and blend_s > 0.0):
-            raise ValueError(f"blend_s must be > 0, got {blend_s}")
+                 com_margin_m: float = 0.05, blend_in_s: float = 0.25) -> None:
+        if not all(np.isfinite(b) and b > 0.0 for b in (blend_s, blend_in_s)):
+            raise ValueError(f"blend times must be > 0, got {blend_s}, {blend_in_s}")
         self.frames = reach_frames(profile)
+        # in fast (both commands start from the same measured pose, and the hand's min-jerk
+        # path has hardly begun), out slowly (from wherever the hand was)
         self.blend_s = float(blend_s)
+        self.blend_in_s = float(blend_in_s)
         # a wider CoM margin than the QP's default: the arm's swing and the servos' lag move the
         # measured CoM a few centimetres ahead of the commanded one
         self.wbc, self.servo = controller_from_profile(profile, com_margin_m=com_margin_m)
@@ -319,7 +312,11 @@ class StandingReach:
 
     def blend(self, gait_q: np.ndarray, gait_names: tuple[str, ...], sensors: LeggedSensors,
               dt_s: float) -> np.ndarray:
-        """This tick's joint targets (gait order): the gait's, the QP's or a mix of both."""
+        """This tick's joint targets (gait order): the gait's, the QP's or a mix of both.
+        ``dt_s``: the time this tick stands for (one control period); it paces the blend only. The
+        QP steps one control period per tick whatever the elapsed time: a longer step would
+        move joints farther than the safety filter lets one tick go (v_max x period), the
+        robot would fall behind the command and the controller re-sync again and again."""
         with self._lock:
             phase = self._phase
             if phase in ("off", "starting"):
@@ -332,7 +329,8 @@ class StandingReach:
                 goal = self.wbc.status().get(self._goal[0])
                 if self._retract_left_s <= 0.0 or goal is None or goal.state != "moving":
                     phase = self._next_way_back(phase)
-            step = 0.0 if phase == "frozen" else dt_s / self.blend_s
+            step = 0.0 if phase == "frozen" else dt_s / (
+                self.blend_in_s if phase in ("in", "on") else self.blend_s)
             self._mix = min(1.0, self._mix + step) if phase != "out" else max(0.0, self._mix - step)
             if phase == "in" and self._mix >= 1.0:
                 self._phase = "on"

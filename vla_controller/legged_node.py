@@ -13,8 +13,8 @@ command. Emergency stop (vla_controller.estop_interface): the gait is told to st
 posture changes and hand targets are refused until a reset; the legs keep balancing rather than
 freeze mid-step, a reaching hand stops where it is.
 
-The gait gets the sim time elapsed since the last tick (at most MAX_GAIT_DT_TICKS periods) as
-its dt_s: a starved loop that skips ticks keeps its plan in step with the physics."""
+Every tick stands for one control period: the pacer (TickPacer) runs each tick of sim time, a late
+loop catching up in a burst, so the gait's clock is the physics' clock."""
 
 import math
 import threading
@@ -37,7 +37,6 @@ from vla_controller.estop_interface import EmergencyStopInterface
 from vla_controller.legged import (
     LeggedSensors,
     StandingReach,
-    gait_dt_s,
     make_locomotion,
     reach_frames,
 )
@@ -47,7 +46,6 @@ from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeB
 
 STATE_PERIOD_TICKS = 10   # /wbc/state at control_rate / 10
 BASE_STATE_TIMEOUT_S = 0.5  # wall time without /odom or /imu: hold
-MAX_GAIT_DT_TICKS = 4  # the gait's dt_s after skipped ticks: at most this many periods
 
 
 def _finite(*values: float) -> bool:
@@ -94,7 +92,6 @@ class LeggedControllerNode(Node):
             self.get_parameter("max_linear_speed_mps").value)
         self.frame_tasks: dict[str, WholeBodyTaskState] = {}  # hand targets, by task name
         self.frozen_tasks: set[str] = set()  # their state no longer follows the QP's
-        self.last_tick_ns: int | None = None
         self.mode = ""
         self.loop_rate_hz = 0.0
 
@@ -181,7 +178,7 @@ class LeggedControllerNode(Node):
                     self.start_frame_task(task, msg.header.frame_id, state)
             except ValueError as exc:
                 state.state, state.message = "rejected", str(exc)
-                self.get_logger().warning(f"/wbc/target task {task.name!r} rejected: {exc}")
+                self.get_logger().warning(f"/wbc/target task {task.name[:40]!r} rejected: {exc}")
             with self.lock:
                 if posture:
                     self.posture_task = state
@@ -269,7 +266,9 @@ class LeggedControllerNode(Node):
             if sleep_s > 0.0:
                 time.sleep(sleep_s)
                 continue
-            q_cmd = self.safe_command(self.gait_dt_s(now_ns))
+            # one period per tick: the pacer runs every tick in sim time (a late loop catches
+            # up in a burst), so the gait's clock stays the physics' clock
+            q_cmd = self.safe_command(self.period_s)
             if q_cmd is None:
                 continue
             for group, index in self.group_index.items():
@@ -281,13 +280,6 @@ class LeggedControllerNode(Node):
                 window_ticks, window_start = 0, time.monotonic()
             if ticks % STATE_PERIOD_TICKS == 0:
                 self.publish_state(q_cmd, now_ns)
-
-    def gait_dt_s(self, now_ns: int) -> float:
-        """Sim time since the last tick, between one and MAX_GAIT_DT_TICKS periods."""
-        last, self.last_tick_ns = self.last_tick_ns, now_ns
-        if last is None:
-            return self.period_s
-        return gait_dt_s((now_ns - last) * 1e-9, self.period_s, MAX_GAIT_DT_TICKS)
 
     def safe_command(self, dt_s: float) -> np.ndarray | None:
         """This tick's joint command: the gait's, filtered; or the held one; None before any
@@ -311,7 +303,7 @@ class LeggedControllerNode(Node):
                     command = self.locomotion.update(sensors, twist * self.speed_scale, dt_s)
                 q_gait = command.positions_rad
                 if self.reach is not None:
-                    q_gait = self.reach.blend(q_gait, command.names, sensors, self.period_s)
+                    q_gait = self.reach.blend(q_gait, command.names, sensors, dt_s)
                 q_candidate = np.array([dict(zip(command.names, q_gait,
                                                  strict=True))[n] for n in self.joint_names])
                 safe = self.safety.filter(q_candidate, q_measured, hold_on_estop=False)
@@ -370,7 +362,10 @@ class LeggedControllerNode(Node):
         for name, state in frame_tasks.items():
             live = None if name in frozen else self.reach.status(name)
             if live is not None:
-                state.state, state.message = live.state, live.reason
+                resyncs = self.reach.wbc.resync_count  # a robot that does not follow: say so
+                state.state = live.state
+                state.message = live.reason or (f"{resyncs} re-syncs to the measured state"
+                                                if resyncs else "")
                 state.position_error_m = float(live.position_error_m)
                 state.orientation_error_rad = float(live.orientation_error_rad)
             msg.tasks.append(state)
