@@ -151,15 +151,6 @@ def reach_affordance(commander: StackCommander, obj: str) -> tuple[float, str]:
     raise AssertionError("the skill server never heard perception")
 
 
-# Known failure (issue 3, open): through the stack the QP loses the robot about 0.4 s after it
-# takes over (loop at 160-240 Hz of 250): the measured state drifts from the command, the QP
-# re-syncs again and again, the hand never settles and the skill times out after 20 s (the
-# re-sync count is in the task's message on /wbc/state). Without ROS the same reach passes at the
-# full rate and with 1-3 physics periods per tick
-# (test_standing_reach_in_mujoco_blends_in_touches_and_returns); the cause in the node is not
-# found yet (measurement latency of /joint_states, /odom, /imu is the next suspect).
-@pytest.mark.xfail(reason="whole-body reach diverges in the node (re-sync loop), see above",
-                   strict=False)
 def test_humanoid_reaches_the_green_cube_with_the_feet_planted(stack):
     processes, commander, observer = stack
     target_pub = commander.create_publisher(WholeBodyTarget, "/wbc/target", 10)

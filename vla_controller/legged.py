@@ -167,10 +167,12 @@ class StandingReach:
         # a wider CoM margin than the QP's default: the arm's swing and the servos' lag move the
         # measured CoM a few centimetres ahead of the commanded one
         self.wbc, self.servo = controller_from_profile(profile, com_margin_m=com_margin_m)
-        # no base position feedback, only its damping: undoing the whole measured base error
-        # every tick destabilises the stance as soon as the loop misses its rate (measured in
-        # MuJoCo with 1-3 physics periods per tick: falls at gain 1 and 0.3, stands at 0)
+        # no base stabiliser: feedback of the measured base pose and velocity through the legs
+        # destabilises the stance once the measurements are a few ticks old, as through ROS
+        # (measured in MuJoCo: state 12 ms late at 250 Hz, or 1-3 physics periods per tick, falls
+        # with gain 1 / damping 0.03 s; stands with both 0). The stiff legs hold the stance.
         self.servo.base_gain = 0.0
+        self.servo.base_damping_s = 0.0
         self.robot = self.wbc.robot.clone()  # the loop's own pinocchio data
         self.joint_names = tuple(self.robot.joint_names)
         self._phase = "off"
