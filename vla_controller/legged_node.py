@@ -48,6 +48,16 @@ STATE_PERIOD_TICKS = 10   # /wbc/state at control_rate / 10
 BASE_STATE_TIMEOUT_S = 0.5  # wall time without /odom or /imu: hold
 
 
+# a body on a floor: larger readings are sensor garbage (or hostile), never state to act on
+MAX_POSITION_M = 1.0e4
+MAX_SPEED_MPS = 50.0
+MAX_RATE_RADPS = 100.0
+
+
+def _plausible(values: np.ndarray, bound: float) -> bool:
+    return bool(np.all(np.isfinite(values)) and np.all(np.abs(values) <= bound))
+
+
 def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
@@ -130,18 +140,25 @@ class LeggedControllerNode(Node):
 
     def on_odom(self, msg: Odometry) -> None:
         p, v = msg.pose.pose.position, msg.twist.twist.linear
-        if _finite(p.x, p.y, p.z, v.x, v.y, v.z):
-            with self.lock:
-                self.odom = (np.array([p.x, p.y, p.z]), np.array([v.x, v.y, v.z]),
-                             time.monotonic())
+        position, velocity = np.array([p.x, p.y, p.z]), np.array([v.x, v.y, v.z])
+        if not (_plausible(position, MAX_POSITION_M) and _plausible(velocity, MAX_SPEED_MPS)):
+            self.get_logger().warning("/odom ignored: non-finite or implausible values",
+                                      throttle_duration_sec=2.0)
+            return
+        with self.lock:
+            self.odom = (position, velocity, time.monotonic())
 
     def on_imu(self, msg: Imu) -> None:
         q, w = msg.orientation, msg.angular_velocity
         quat = np.array([q.w, q.x, q.y, q.z])
-        if _finite(*quat, w.x, w.y, w.z) and 0.9 < np.linalg.norm(quat) < 1.1:
-            with self.lock:
-                self.imu = (quat / np.linalg.norm(quat), np.array([w.x, w.y, w.z]),
-                            time.monotonic())
+        rate = np.array([w.x, w.y, w.z])
+        if not (_plausible(quat, 1.1) and 0.9 < np.linalg.norm(quat) < 1.1
+                and _plausible(rate, MAX_RATE_RADPS)):
+            self.get_logger().warning("/imu ignored: non-finite or implausible values",
+                                      throttle_duration_sec=2.0)
+            return
+        with self.lock:
+            self.imu = (quat / np.linalg.norm(quat), rate, time.monotonic())
 
     def on_cmd_vel(self, msg: Twist) -> None:
         twist = np.array([msg.linear.x, msg.linear.y, msg.angular.z])

@@ -4,6 +4,7 @@ ros2_control forward-controller commands, and judges goals from ground truth."""
 import math
 import threading
 import time
+from collections import deque
 
 import numpy as np
 import rclpy
@@ -34,13 +35,19 @@ def stamp_of(t_s: float) -> Time:
 
 class CommandInput:
     """Latest forward-controller command for one joint group, with a velocity feed-forward
-    estimated from successive commands (position actuators otherwise lag a moving target)."""
+    estimated from the commands (position actuators otherwise lag a moving target).
+
+    The estimate spans at least VELOCITY_WINDOW_S of sim time: a controller that falls behind
+    sends a burst of commands within one physics step, and the difference of two of them over
+    that step would be a huge, wrong velocity (a kick through the feed-forward)."""
+
+    VELOCITY_WINDOW_S = 0.01
 
     def __init__(self, joint_names: list[str]):
         self.joint_names = joint_names
         self.positions: np.ndarray | None = None
         self.velocities = np.zeros(len(joint_names))
-        self._last_t_s: float | None = None
+        self._history: deque[tuple[float, np.ndarray]] = deque(maxlen=64)
 
     def accept(self, data: list[float], t_s: float) -> str | None:
         """Store a command; returns why it was refused, or None."""
@@ -50,9 +57,14 @@ class CommandInput:
             return f"expected {len(self.joint_names)} values ({names}), got {q.size}"
         if not np.all(np.isfinite(q)):
             return "command contains NaN/inf"
-        if self.positions is not None and self._last_t_s is not None and t_s > self._last_t_s:
-            self.velocities = (q - self.positions) / (t_s - self._last_t_s)
-        self.positions, self._last_t_s = q, t_s
+        if self._history and t_s < self._history[-1][0]:
+            self._history.clear()  # sim reset
+        older = [(t, p) for t, p in self._history if t_s - t >= self.VELOCITY_WINDOW_S]
+        if older:
+            t_old, q_old = older[-1]
+            self.velocities = (q - q_old) / (t_s - t_old)
+        self._history.append((t_s, q))
+        self.positions = q
         return None
 
 
