@@ -81,7 +81,7 @@ def test_silent_perception_drops_affordances_and_the_planner_says_why(tmp_path):
         assert wait_for(future, 20.0) and future.result().affordances[0] > 0.5
         processes.processes["perception"].send_signal(signal.SIGKILL)
         silent_at = time.monotonic()
-        deadline = silent_at + 20.0
+        deadline = silent_at + 30.0
         score, why = 1.0, ""
         while time.monotonic() < deadline:
             future = affordance.call_async(request)
@@ -93,7 +93,7 @@ def test_silent_perception_drops_affordances_and_the_planner_says_why(tmp_path):
         dropped_s = time.monotonic() - silent_at
         assert score == 0.0 and "no perception" in why, (score, why)
         # the planner gives perception longer (it may only be starved of CPU), then refuses
-        while time.monotonic() < silent_at + 10.5:
+        while time.monotonic() < silent_at + 15.5:
             time.sleep(0.2)
         assert commander.execute_task(TASK, timeout_s=30.0)
         assert commander.wait_for_task(120.0), "the planner hangs without perception"

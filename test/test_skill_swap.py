@@ -245,7 +245,9 @@ def test_provider_watch_suspends_the_silent_restores_the_slow_forgets_the_gone()
 
     from vla_bringup.provider_watch import ProviderWatch
 
-    rclpy.init()
+    own_context = not rclpy.ok()  # the module's stack fixture may hold the default one
+    if own_context:
+        rclpy.init()
     executor = MultiThreadedExecutor(num_threads=4)
     try:
         provider = SlowProvider()
@@ -291,4 +293,5 @@ def test_provider_watch_suspends_the_silent_restores_the_slow_forgets_the_gone()
             watch.clients
     finally:
         executor.shutdown(timeout_sec=1.0)
-        rclpy.shutdown()
+        if own_context:
+            rclpy.shutdown()

@@ -12,7 +12,10 @@ from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalRespons
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.client import Client
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import NameValidationException
 from rclpy.node import Node
+from rclpy.validate_full_topic_name import validate_full_topic_name
+from rclpy.validate_node_name import validate_node_name
 from std_msgs.msg import Bool
 from visualization_msgs.msg import MarkerArray
 
@@ -98,7 +101,7 @@ class PlannerNode(Node):
         self.declare_parameter("affordance_timeout_s", 5.0)
         self.declare_parameter("skill_timeout_s", 120.0)
         self.declare_parameter("startup_wait_s", 10.0)
-        self.declare_parameter("perception_timeout_s", 10.0)  # wall s of silence: no task runs
+        self.declare_parameter("perception_timeout_s", 15.0)  # wall s of silence: no task runs
         self.declare_parameter("num_threads", 2)   # torch threads for the language model
         names = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
         self.declare_parameter("deny_skills", [""], names)    # never run these skills
@@ -171,7 +174,15 @@ class PlannerNode(Node):
     # -- inputs ---------------------------------------------------------------------------
     def on_registry(self, msg: SkillDescription) -> None:
         if not msg.name or len(msg.arg_names) != len(msg.arg_kinds):
-            self.get_logger().warning(f"malformed registry entry {msg.name!r} ignored")
+            self.get_logger().warning(f"malformed registry entry {msg.name[:40]!r} ignored")
+            return
+        try:  # the names become clients and graph queries: they must be valid ROS names
+            validate_full_topic_name(msg.action_name)
+            validate_full_topic_name(msg.affordance_service, is_service=True)
+            validate_node_name(msg.provider.rsplit("/", 1)[-1])
+        except NameValidationException as exc:
+            self.get_logger().warning(f"registry entry {msg.name[:40]!r} ignored: invalid name "
+                                      f"({type(exc).__name__})", throttle_duration_sec=2.0)
             return
         entry = RegisteredSkill(
             msg.name, msg.text_template, tuple(msg.arg_names), tuple(msg.arg_kinds),

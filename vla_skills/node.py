@@ -53,7 +53,7 @@ class SkillServerNode(Node):
         self.declare_parameter("skills", ["pick", "place"])
         self.declare_parameter("move_timeout_s", 20.0)
         self.declare_parameter("gripper_timeout_s", 3.0)
-        self.declare_parameter("perception_timeout_s", 3.0)  # wall s of silence: affordances 0
+        self.declare_parameter("perception_timeout_s", 8.0)  # wall s of silence: affordances 0
         # where the actions/services live: a second provider of a skill name (swapped in while
         # the first still runs) needs its own, e.g. /skills/learned -> /skills/learned/pick/...
         self.declare_parameter("interface_namespace", "/skills")
