@@ -16,6 +16,8 @@ from vla_controller.safety import (
     NO_JOINT_STATES,
     STALE,
     CommandSafety,
+    HoldMode,
+    RateMeter,
     TickPacer,
     WorkspaceBox,
 )
@@ -220,3 +222,16 @@ def test_pacer_catches_up_a_short_lag_but_not_a_long_one():
     while pacer.step(int(0.1e9)) == 0.0:  # 100 ms late: 25 ticks to catch up, then wait
         ticks += 1
     assert ticks == 25 and pacer.resyncs == 0
+
+
+def test_rate_meter_and_hold_mode_transitions():
+    meter = RateMeter(window_s=1.0)
+    for k in range(251):
+        meter.tick(k * 0.004)  # 250 ticks per second of wall time
+    assert meter.rate_hz == pytest.approx(250.0)
+    mode = HoldMode()
+    assert mode.change(None) is None
+    assert mode.change(STALE) == ("warning", STALE)
+    assert mode.change(STALE) is None
+    assert mode.change(None) == ("info", f"{STALE!r} over: control resumed")
+    assert mode.change(ESTOPPED) is None and mode.current == ESTOPPED  # logged at the latch

@@ -41,7 +41,7 @@ from vla_controller.legged import (
     reach_frames,
 )
 from vla_controller.robot_model import RobotModel
-from vla_controller.safety import ESTOPPED, CommandSafety, TickPacer
+from vla_controller.safety import ESTOPPED, CommandSafety, HoldMode, RateMeter, TickPacer
 from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeBodyTaskState
 
 STATE_PERIOD_TICKS = 10   # /wbc/state at control_rate / 10
@@ -102,8 +102,8 @@ class LeggedControllerNode(Node):
             self.get_parameter("max_linear_speed_mps").value)
         self.frame_tasks: dict[str, WholeBodyTaskState] = {}  # hand targets, by task name
         self.frozen_tasks: set[str] = set()  # their state no longer follows the QP's
-        self.mode = ""
-        self.loop_rate_hz = 0.0
+        self.hold_mode = HoldMode()
+        self.rate = RateMeter()
 
         inputs = MutuallyExclusiveCallbackGroup()
         self.create_subscription(JointState, "/joint_states", self.on_joint_states, 10,
@@ -276,7 +276,7 @@ class LeggedControllerNode(Node):
 
     def control_loop(self) -> None:
         pacer = TickPacer(self.period_s)
-        ticks, window_ticks, window_start = 0, 0, time.monotonic()
+        ticks = 0
         while self.running and rclpy.ok():
             now_ns = self.get_clock().now().nanoseconds
             sleep_s = pacer.step(now_ns)
@@ -291,10 +291,7 @@ class LeggedControllerNode(Node):
             for group, index in self.group_index.items():
                 self.group_pubs[group].publish(Float64MultiArray(data=q_cmd[index].tolist()))
             ticks += 1
-            window_ticks += 1
-            if time.monotonic() - window_start >= 1.0:
-                self.loop_rate_hz = window_ticks / (time.monotonic() - window_start)
-                window_ticks, window_start = 0, time.monotonic()
+            self.rate.tick(time.monotonic())
             if ticks % STATE_PERIOD_TICKS == 0:
                 self.publish_state(q_cmd, now_ns)
 
@@ -352,13 +349,15 @@ class LeggedControllerNode(Node):
             return None
 
     def set_mode(self, hold: str | None) -> None:
-        if hold == self.mode or (hold is None and not self.mode):
+        change = self.hold_mode.change(hold)
+        if change is None:
             return
-        if hold is None:
-            self.get_logger().info(f"{self.mode!r} over: control resumed")
+        level, message = change
+        # one call site per severity: rclpy refuses a call site whose severity changes
+        if level == "info":
+            self.get_logger().info(message)
         else:
-            self.get_logger().warning(hold)
-        self.mode = hold or ""
+            self.get_logger().warning(message)
 
     def publish_state(self, q_cmd: np.ndarray, now_ns: int) -> None:
         with self.lock:
@@ -370,8 +369,9 @@ class LeggedControllerNode(Node):
             frame_tasks = dict(self.frame_tasks)
             frozen = set(self.frozen_tasks)
         reaching = self.reach is not None and self.reach.active
-        mode = self.mode or ("walking" if walking else "reaching" if reaching else posture)
-        msg = WholeBodyState(mode=mode, loop_rate_hz=self.loop_rate_hz)
+        activity = "walking" if walking else "reaching" if reaching else posture
+        mode = self.hold_mode.current or activity
+        msg = WholeBodyState(mode=mode, loop_rate_hz=self.rate.rate_hz)
         msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
         msg.header.frame_id = ODOM_FRAME
         if task is not None:

@@ -23,7 +23,14 @@ from vla_bringup.node_runner import optional_parameter, run_node
 from vla_bringup.profile import load_profile, resolve_path
 from vla_controller.estop_interface import EmergencyStopInterface
 from vla_controller.robot_model import RobotModel
-from vla_controller.safety import ESTOPPED, CommandSafety, TickPacer, WorkspaceBox
+from vla_controller.safety import (
+    ESTOPPED,
+    CommandSafety,
+    HoldMode,
+    RateMeter,
+    TickPacer,
+    WorkspaceBox,
+)
 from vla_controller.wbc import WholeBodyController
 from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeBodyTaskState
 
@@ -76,8 +83,8 @@ class WbcControllerNode(Node):
         self.q_measured: np.ndarray | None = None
         self.gripper_command: list[float] | None = None
         self.task_states: dict[str, WholeBodyTaskState] = {}
-        self.loop_rate_hz = 0.0
-        self.mode = ""
+        self.rate = RateMeter()
+        self.hold_mode = HoldMode()
         self.estop_latched_ns: int | None = None  # ROS time of the latch, until the first hold
         self.stopped_tasks: set[str] = set()  # tasks cut short by the e-stop (never "reached")
 
@@ -203,7 +210,7 @@ class WbcControllerNode(Node):
     # -- fast loop --------------------------------------------------------------------------
     def control_loop(self) -> None:
         pacer = TickPacer(self.period_s)
-        ticks, window_ticks, window_start = 0, 0, time.monotonic()
+        ticks = 0
         while self.running and rclpy.ok():
             now_ns = self.get_clock().now().nanoseconds
             sleep_s = pacer.step(now_ns)
@@ -218,10 +225,7 @@ class WbcControllerNode(Node):
                 continue
             self.arm_pub.publish(Float64MultiArray(data=q_cmd.tolist()))
             ticks += 1
-            window_ticks += 1
-            if time.monotonic() - window_start >= 1.0:  # achieved rate over ~1 s of wall time
-                self.loop_rate_hz = window_ticks / (time.monotonic() - window_start)
-                window_ticks, window_start = 0, time.monotonic()
+            self.rate.tick(time.monotonic())
             if gripper is not None and ticks % GRIPPER_PERIOD_TICKS == 0:
                 self.gripper_pub.publish(Float64MultiArray(data=gripper))
             if ticks % STATE_PERIOD_TICKS == 0:
@@ -253,20 +257,20 @@ class WbcControllerNode(Node):
         return self.safety.held_command(q_measured)
 
     def set_mode(self, hold: str | None) -> None:
-        if hold == self.mode or (hold is None and not self.mode):
+        change = self.hold_mode.change(hold)
+        if change is None:
             return
-        if hold == ESTOPPED:
-            pass  # logged where it was latched
-        elif hold is None:
-            self.get_logger().info(f"{self.mode!r} over: control resumed")
+        level, message = change
+        # one call site per severity: rclpy refuses a call site whose severity changes
+        if level == "info":
+            self.get_logger().info(message)
         else:
-            self.get_logger().warning(hold)
-        self.mode = hold or ""
+            self.get_logger().warning(message)
 
     def publish_state(self, q_cmd: np.ndarray, now_ns: int) -> None:
         status = self.wbc.status()
-        mode = self.mode or ("tracking" if status else "holding")
-        msg = WholeBodyState(mode=mode, loop_rate_hz=self.loop_rate_hz)
+        mode = self.hold_mode.current or ("tracking" if status else "holding")
+        msg = WholeBodyState(mode=mode, loop_rate_hz=self.rate.rate_hz)
         msg.header.stamp = Time(sec=now_ns // 10**9, nanosec=now_ns % 10**9)
         msg.header.frame_id = self.base_frame
         with self.lock:

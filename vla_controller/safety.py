@@ -254,3 +254,40 @@ class TickPacer:
             return min(self.period_ns, self.next_tick_ns - now_ns) * 1e-9
         self.next_tick_ns += self.period_ns
         return 0.0
+
+
+class RateMeter:
+    """The loop's achieved tick rate over windows of about window_s wall seconds."""
+
+    def __init__(self, window_s: float = 1.0) -> None:
+        self.window_s = float(window_s)
+        self.rate_hz = 0.0
+        self._ticks = 0
+        self._start_s: float | None = None
+
+    def tick(self, now_s: float) -> None:
+        if self._start_s is None:  # the first tick opens the window: count the ones after it
+            self._start_s = now_s
+            return
+        self._ticks += 1
+        if now_s - self._start_s >= self.window_s:
+            self.rate_hz = self._ticks / (now_s - self._start_s)
+            self._ticks, self._start_s = 0, now_s
+
+
+class HoldMode:
+    """Why the loop holds ("" when it controls); `change` says what to log on a transition."""
+
+    def __init__(self) -> None:
+        self.current = ""
+
+    def change(self, hold: str | None) -> tuple[str, str] | None:
+        """(level "info" | "warning", message) when the mode changes, else None. ESTOPPED is
+        logged where the stop is latched."""
+        new = hold or ""
+        if new == self.current:
+            return None
+        old, self.current = self.current, new
+        if not new:
+            return "info", f"{old!r} over: control resumed"
+        return None if new == ESTOPPED else ("warning", new)
