@@ -85,10 +85,17 @@ def test_fuzzed_topic_never_kills_a_node(stack, topic):
         time.sleep(0.01)  # let the nodes take each one, not only the queue's last
 
     publish()
-    if topic == "/joint_states":  # also well-formed names with hostile values
-        for values in ([np.nan] * 7, [np.inf] * 7, [1e300] * 7, [-1e300] * 7):
+    # also well-formed messages with hostile values (random ones rarely hit the right size)
+    hostile = ([np.nan] * 7, [np.inf] * 7, [1e300] * 7, [-1e300] * 7, [1e300] * 7)
+    if topic == "/joint_states":
+        for values in hostile:
             publisher.publish(JointState(name=ARM, position=values, velocity=values))
             sent[0] += 1
+    if topic == "/arm_controller/commands":  # 1e300 then -1e300 overflowed the sim's velocity
+        for values in hostile:
+            publisher.publish(Float64MultiArray(data=values))
+            sent[0] += 1
+            time.sleep(0.02)  # one sim step apart at least: each one is taken
     commander.destroy_publisher(publisher)
     time.sleep(0.5)
     assert_stack_healthy(processes, commander, states, f"{sent[0]} messages on {topic}")

@@ -195,11 +195,16 @@ def test_providers_swap_while_the_planner_runs(stack):
 
         # 3. a new provider started now takes pick; the planner's old clients are gone
         extra2.start()
-        assert wait_until(lambda: commander.skills.get("pick") is not None and
-                          commander.skills["pick"].provider == "/learned_skills_2", 120.0)
+        # the planner's own view (it may hear the registry later than this test does)
+        assert wait_until(lambda: "/learned_skills_2 offers skill 'pick'" in planner_log(),
+                          120.0), planner_log()
         assert commander.execute_task(TASK, max_steps=1)
         assert commander.wait_for_task(180.0), planner_log()
-        assert second_goals.ids and not old_goals.ids
+        result = commander.get_task_result()
+        assert second_goals.ids and not old_goals.ids, (
+            f"{result.outcome} {result.message} "
+            f"{[(s.call.skill, s.message) for s in result.steps]}\n" + planner_log()
+            + processes.log_tail("arm_skills", 30) + extra2.log_tail("learned_skills_2", 30))
         assert "place" in proposed_skills(commander)
         clients = lambda: planner_action_clients(commander)  # noqa: E731
         assert wait_until(lambda: f"{LEARNED_NS}2/pick/execute" in clients() and not {

@@ -32,6 +32,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import se3_from_pose_msg
+from vla_bringup.node_runner import start_worker
 from vla_bringup.profile import ODOM_FRAME, joint_groups, load_profile, resolve_path
 from vla_controller.estop_interface import EmergencyStopInterface
 from vla_controller.legged import (
@@ -120,8 +121,7 @@ class LeggedControllerNode(Node):
         self.estop = EmergencyStopInterface(self, self.emergency_stop, self.safety.reset,
                                             lambda: self.safety.estopped)
         self.running = True
-        self.thread = threading.Thread(target=self.control_loop, name="legged_loop", daemon=True)
-        self.thread.start()
+        self.thread = start_worker(self, self.control_loop, "legged_loop")
 
     # -- inputs ---------------------------------------------------------------------------
     def on_joint_states(self, msg: JointState) -> None:

@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import se3_from_pose_msg
-from vla_bringup.node_runner import optional_parameter, run_node
+from vla_bringup.node_runner import optional_parameter, run_node, start_worker
 from vla_bringup.profile import load_profile, resolve_path
 from vla_controller.estop_interface import EmergencyStopInterface
 from vla_controller.robot_model import RobotModel
@@ -107,8 +107,7 @@ class WbcControllerNode(Node):
         self.estop = EmergencyStopInterface(self, self.emergency_stop, self.safety.reset,
                                             lambda: self.safety.estopped)
         self.running = True
-        self.thread = threading.Thread(target=self.control_loop, name="wbc_loop", daemon=True)
-        self.thread.start()
+        self.thread = start_worker(self, self.control_loop, "wbc_loop")
 
     # -- inputs ---------------------------------------------------------------------------
     def on_joint_states(self, msg: JointState) -> None:

@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image, Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import quaternion_msg, rotation_from_wxyz, vector3_msg
-from vla_bringup.node_runner import optional_parameter, run_node
+from vla_bringup.node_runner import optional_parameter, run_node, start_worker
 from vla_bringup.profile import ODOM_FRAME, joint_groups, load_profile, resolve_path
 from vla_bringup.qos import SENSOR_QOS
 from vla_sim.scene import jitter_scene, load_scene
@@ -62,7 +62,10 @@ class CommandInput:
         older = [(t, p) for t, p in self._history if t_s - t >= self.VELOCITY_WINDOW_S]
         if older:
             t_old, q_old = older[-1]
-            self.velocities = (q - q_old) / (t_s - t_old)
+            with np.errstate(over="ignore", invalid="ignore"):
+                velocities = (q - q_old) / (t_s - t_old)
+            # finite but absurd commands (1e300 then -1e300) overflow: no feed-forward then
+            self.velocities = np.where(np.isfinite(velocities), velocities, 0.0)
         self._history.append((t_s, q))
         self.positions = q
         return None
@@ -112,8 +115,7 @@ class MujocoSimNode(Node):
         self.create_service(CheckGoal, "/sim/check_goal", self.on_check_goal)
         self.slips = 0  # times the physics fell more than MAX_LAG_S behind wall time
         self.running = True
-        self.thread = threading.Thread(target=self.physics_loop, name="physics", daemon=True)
-        self.thread.start()
+        self.thread = start_worker(self, self.physics_loop, "physics")
         self.get_logger().info(
             f"MuJoCo world up: {len(self.world.object_names)} objects, "
             f"dt={self.world.physics_dt_s * 1e3:.1f} ms, real_time_factor={self.rtf}")
