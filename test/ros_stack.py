@@ -1,11 +1,16 @@
-"""Bring up (part of) the arm stack as real processes for a test module, plus a commander node."""
+"""Bring up (part of) the arm stack as real processes for a test module, plus a commander node;
+and spin a test's own probe node."""
 
 import contextlib
 import os
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 
 from vla_bringup.commander import StackCommander, wait_for
 from vla_bringup.launcher import StackProcesses
@@ -52,3 +57,19 @@ def running_stack(log_dir: Path, nodes: set[str], overrides: dict | None = None,
         finally:
             commander.close()
             rclpy.shutdown()
+
+
+@contextlib.contextmanager
+def spinning(make_node: Callable[[], Node]) -> Iterator[Node]:
+    """rclpy up, the test's node made and spun on a background thread; all torn down after."""
+    rclpy.init()
+    node = make_node()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        yield node
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.shutdown()

@@ -5,15 +5,14 @@ interface_namespace, the planner's action too) and nothing is left on the global
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 import rclpy
 from rclpy.action import ActionClient
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 
+from ros_stack import spinning
 from vla_bringup.commander import wait_for
 from vla_bringup.launch_plan import launch_plan, our_node_specs
 from vla_bringup.launcher import StackProcesses
@@ -49,19 +48,8 @@ def namespaced_stack(tmp_path_factory):
     specs = our_node_specs(launch_plan("arm", {"namespace": NS}))
     assert {s.namespace for s in specs} == {NS}
     with StackProcesses(specs, tmp_path_factory.mktemp("logs"), dict(os.environ)) as stack:
-        rclpy.init()
-        node = rclpy.create_node(f"launch_probe_{os.getpid()}")
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        thread = threading.Thread(target=executor.spin, daemon=True)
-        thread.start()
-        try:
+        with spinning(lambda: rclpy.create_node(f"launch_probe_{os.getpid()}")) as node:
             yield stack, node, Probe(node)
-        finally:
-            executor.shutdown(timeout_sec=1.0)
-            node.destroy_node()
-            rclpy.shutdown()
-
 
 def wait_until(predicate, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s

@@ -3,37 +3,30 @@ DDS. The emergency stop makes it stand still whatever /cmd_vel says, until reset
 starts the gait; a silent commander (no /cmd_vel) brings it back to standing; hostile /cmd_vel,
 /odom, /imu and /wbc/target messages never kill the controller. Judged in sim time from /odom.
 (Walking metres and turning are tested in-process in test_quadruped_gait.py.)
-
-Opt-in (VLA_TEST_LEGGED_ROS=1) until the trot is dependable over DDS on this 2-core machine: in
-about half the runs it stumbles within seconds, and once the fuzzed /cmd_vel or /odom left the
-controller's loop stalled (issue 3 / issue 6 notes)."""
+"""
 
 import math
 import os
-import threading
 import time
 
 import numpy as np
 import pytest
-import rclpy
 from geometry_msgs.msg import Twist
 from hypothesis import HealthCheck, given, settings
 from nav_msgs.msg import Odometry
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from ros_fuzz import ros_message
 from sensor_msgs.msg import Imu
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
+from ros_stack import spinning
 from vla_bringup.commander import wait_for
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.specs import stack_specs
 from vla_stack.msg import WholeBodyState, WholeBodyTarget
 
 NODES = ("mujoco_sim", "wbc_controller")
-pytestmark = pytest.mark.skipif(os.environ.get("VLA_TEST_LEGGED_ROS") != "1",
-                                reason="legged stack over DDS: opt-in, VLA_TEST_LEGGED_ROS=1")
 
 
 class Driver(Node):
@@ -87,12 +80,7 @@ class Driver(Node):
 def quadruped(tmp_path_factory):
     specs = [s for s in stack_specs("quadruped") if s.name in NODES]
     with StackProcesses(specs, tmp_path_factory.mktemp("quadruped"), dict(os.environ)) as stack:
-        rclpy.init()
-        node = Driver()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
-        try:
+        with spinning(Driver) as node:
             deadline = time.monotonic() + 60.0
             while time.monotonic() < deadline and (node.odom is None or node.state is None):
                 time.sleep(0.1)
@@ -100,11 +88,6 @@ def quadruped(tmp_path_factory):
                 "wbc_controller")
             node.wait_sim(1.0)
             yield stack, node
-        finally:
-            executor.shutdown()
-            node.destroy_node()
-            rclpy.shutdown()
-
 
 def test_estop_stands_it_still_until_reset_then_cmd_vel_walks_and_silence_stops(quadruped):
     stack, node = quadruped

@@ -3,18 +3,16 @@ and /imu from the base, one forward-command input per joint group, bad commands 
 crash, objects perceived from the body camera and reported in the odom frame."""
 
 import os
-import threading
 import time
 
 import numpy as np
 import pytest
-import rclpy
 from nav_msgs.msg import Odometry
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
+from ros_stack import spinning
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.specs import EXECUTABLES, NodeSpec
@@ -55,23 +53,12 @@ def legged_sim(tmp_path_factory):
              NodeSpec("perception", *EXECUTABLES["perception"],
                       {"robot_profile": PROFILE, "use_sim_time": True})]
     with StackProcesses(specs, tmp_path_factory.mktemp("legged_sim"), dict(os.environ)) as stack:
-        rclpy.init()
-        node = Listener()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        try:
+        with spinning(Listener) as node:
             # settled on its feet: 1.5 s of sim time after the start
             assert node.wait(lambda: node.odom is not None and node.imu is not None
                              and node.imu.header.stamp.sec + node.imu.header.stamp.nanosec * 1e-9
                              >= 1.5), stack.log_tail("mujoco_sim")
             yield stack, node
-        finally:
-            executor.shutdown()
-            node.destroy_node()
-            rclpy.shutdown()
-
 
 def test_odom_and_imu_describe_a_standing_base(legged_sim):
     _, node = legged_sim

@@ -8,7 +8,12 @@ from typing import Any
 
 import rclpy
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    Executor,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -32,7 +37,9 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     node = executor = spinner = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        # one thread when no callback blocks: rclpy's thread pool costs a lot of CPU per message
+        executor = (SingleThreadedExecutor() if threads == 1
+                    else MultiThreadedExecutor(num_threads=threads))
         executor.add_node(node)
         # spin on a thread: the main thread waits in Python, where a signal is seen at once
         # (a spin blocked in the middleware's wait would only see it when a message arrives)
@@ -57,7 +64,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
         raise SystemExit(f"{', '.join(_dead_workers)} loop died: see the log above")
 
 
-def _spin(executor: MultiThreadedExecutor) -> None:
+def _spin(executor: Executor) -> None:
     try:
         executor.spin()
     except ExternalShutdownException:  # the context ended: a worker died, or shutdown

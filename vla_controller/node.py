@@ -304,7 +304,7 @@ def make_controller() -> Node:
 
 
 def main(args: list[str] | None = None) -> None:
-    run_node(make_controller, args)
+    run_node(make_controller, args, threads=1)
 
 
 if __name__ == "__main__":

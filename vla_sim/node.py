@@ -26,6 +26,7 @@ from vla_sim.world import SimWorld
 from vla_stack.srv import CheckGoal
 
 MAX_LAG_S = 0.05  # wall seconds the physics may fall behind before sim time slips
+LOCKSTEP_GIVE_UP_S = 0.5  # wall seconds without any command: the controller is gone, go on
 
 
 def stamp_of(t_s: float) -> Time:
@@ -79,6 +80,10 @@ class MujocoSimNode(Node):
         self.declare_parameter("real_time_factor", 1.0)
         self.declare_parameter("clock_rate_hz", 250.0)
         self.declare_parameter("seed", 0)  # 0: the scene as written; else objects nudged
+        # lockstep: physics waits while the newest command is older than this in sim time, as
+        # if the controller ran inside the physics step (ros2_control in Gazebo); 0: never waits
+        # (default: the profile's `sim_max_command_age_s`, else 0)
+        self.declare_parameter("max_command_age_s", Parameter.Type.DOUBLE)
         # floating base: start at [x, y, yaw] (m, m, rad) on the floor instead of the origin
         self.declare_parameter("start_pose", Parameter.Type.DOUBLE_ARRAY)
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
@@ -114,6 +119,13 @@ class MujocoSimNode(Node):
                 lambda msg, c=controller: self.on_command(c, msg), 10)
         self.create_service(CheckGoal, "/sim/check_goal", self.on_check_goal)
         self.slips = 0  # times the physics fell more than MAX_LAG_S behind wall time
+        max_age_s = optional_parameter(self, "max_command_age_s")
+        self.max_command_age_s = float(profile.get("sim_max_command_age_s", 0.0)
+                                       if max_age_s is None else max_age_s)
+        self.command_arrived = threading.Event()
+        self.last_command_t_s: float | None = None  # sim time of the newest accepted command
+        self.last_command_wall_s = 0.0
+        self.lockstep_waits, self.lockstep_wait_s = 0, 0.0
         self.running = True
         self.thread = start_worker(self, self.physics_loop, "physics")
         self.get_logger().info(
@@ -133,6 +145,10 @@ class MujocoSimNode(Node):
     def on_command(self, controller: str, msg: Float64MultiArray) -> None:
         with self.lock:
             problem = self.inputs[controller].accept(list(msg.data), self.world.time_s)
+            if not problem:
+                self.last_command_t_s = self.world.time_s
+                self.last_command_wall_s = time.monotonic()
+                self.command_arrived.set()
         if problem:
             self.get_logger().warning(f"/{controller}/commands refused: {problem}",
                                    throttle_duration_sec=2.0)
@@ -157,6 +173,8 @@ class MujocoSimNode(Node):
         next_clock = next_joints = next_camera = 0.0
         wall_start, sim_start = time.monotonic(), self.world.time_s
         while self.running and rclpy.ok():
+            if self.wait_for_commands():
+                wall_start, sim_start = time.monotonic(), self.world.time_s
             with self.lock:
                 for command in self.inputs.values():
                     if command.positions is not None:
@@ -184,6 +202,26 @@ class MujocoSimNode(Node):
                     # burst of physics on stale commands (what Gazebo does: RTF drops below 1)
                     wall_start, sim_start = time.monotonic(), t_s
                     self.slips += 1
+
+    def wait_for_commands(self) -> bool:
+        """Lockstep: hold the physics while the controller's newest command is too old in sim
+        time (it is late: starved of CPU, or a camera frame took the physics thread), so a late
+        controller slows the world instead of the robot running on stale commands. True if it
+        waited. Not before the first command, nor once the controller has been silent for
+        LOCKSTEP_GIVE_UP_S: a stopped controller must not freeze the world."""
+        if self.max_command_age_s <= 0.0 or self.last_command_t_s is None:
+            return False
+        started = time.monotonic()
+        while (self.running and self.world.time_s - self.last_command_t_s > self.max_command_age_s
+               and time.monotonic() - self.last_command_wall_s < LOCKSTEP_GIVE_UP_S):
+            self.command_arrived.clear()
+            self.command_arrived.wait(timeout=0.005)
+        waited_s = time.monotonic() - started
+        if waited_s > 1e-4:
+            self.lockstep_waits += 1
+            self.lockstep_wait_s += waited_s
+            return True
+        return False
 
     def publish_joint_states(self, t_s: float) -> None:
         with self.lock:
@@ -241,10 +279,13 @@ class MujocoSimNode(Node):
         if self.slips:
             self.get_logger().info(f"sim time slipped behind wall time {self.slips} times "
                                    f"(CPU starved for > {MAX_LAG_S * 1e3:.0f} ms)")
+        if self.lockstep_waits:
+            self.get_logger().info(f"lockstep: waited {self.lockstep_waits} times for the "
+                                   f"controller, {self.lockstep_wait_s:.2f} s in all")
 
 
 def main(args: list[str] | None = None) -> None:
-    run_node(MujocoSimNode, args)
+    run_node(MujocoSimNode, args, threads=1)
 
 
 if __name__ == "__main__":
