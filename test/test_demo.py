@@ -50,3 +50,20 @@ def test_vla_demo_legged_robot_walks_to_the_red_cone(robot):
     assert "step 1: 'walk to the red cylinder'" in run.stdout
     assert "succeeded: walk_to done" in run.stdout
     assert "goal near(robot, red_cone, 0.5) and upright(robot): HOLDS" in run.stdout
+
+
+def test_vla_demo_writes_the_episode_record_when_the_task_is_aborted(tmp_path):
+    """A task cut off by --task-timeout is cancelled (the arm stops where it is) and the episode
+    record is still written, outcome `aborted`, with the steps so far: nothing is lost."""
+    vla = Path(sys.prefix) / "bin" / "vla"
+    out = tmp_path / "episode"
+    run = subprocess.run([str(vla), "demo", "--robot", "arm", "--headless", "--record", str(out),
+                          "--task-timeout", "4"],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    print(run.stdout[-4000:], run.stderr[-2000:])
+    assert run.returncode == 1, "an aborted task must not report success"
+    assert "no result after 4 s; cancelling" in run.stdout
+    episode = json.loads((out / "episode.json").read_text())
+    assert episode["outcome"] == "aborted" and episode["success"] is False
+    assert episode["goal"] == "in(red_cube, blue_bin)" and "goal_detail" in episode
+    assert (out / "episode.mcap").stat().st_size > 0

@@ -28,7 +28,7 @@ class ProviderWatch:
                  offers: Callable[[], list[RegisteredSkill]],
                  suspend: Callable[[str], list[RegisteredSkill]],
                  restore: Callable[[list[RegisteredSkill]], None],
-                 probe_timeout_s: float = 1.0) -> None:
+                 probe_timeout_s: float = 0.5) -> None:
         """offers(): every registered offer; suspend(provider): remove its offers and return
         them; restore(offers): put them back. All three are the node's, under its own lock.
         callback_group must be reentrant: a probe waits inside a callback for its answer."""
@@ -73,15 +73,18 @@ class ProviderWatch:
                 self.node.destroy_client(self.clients.pop(provider)[1])
         return services
 
-    def answers(self, provider: str, service: str) -> bool:
-        client = self.client_for(provider, service)
-        future = client.call_async(QueryAffordance.Request())
+    def answering(self, services: dict[str, str]) -> set[str]:
+        """The providers (provider -> affordance service) that answer within the probe timeout,
+        all asked at once: one dead provider costs the timeout once, not once per provider."""
+        futures = {p: self.client_for(p, s).call_async(QueryAffordance.Request())
+                   for p, s in services.items()}
         deadline = time.monotonic() + self.probe_timeout_s
-        while not future.done() and time.monotonic() < deadline:
+        while not all(f.done() for f in futures.values()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        if not future.done():
-            client.remove_pending_request(future)
-        return future.done()
+        for provider, future in futures.items():
+            if not future.done():
+                self.client_for(provider, services[provider]).remove_pending_request(future)
+        return {p for p, f in futures.items() if f.done()}
 
     def on_liveliness(self, info) -> None:
         if info.not_alive_count_change <= 0:
@@ -89,9 +92,9 @@ class ProviderWatch:
             return
         self.checking.acquire()   # a second loss during a check: check again after it
         try:
-            for provider, service in self.track().items():
-                if not self.answers(provider, service):
-                    self.suspended[provider] = self.suspend(provider)
+            services = self.track()
+            for provider in sorted(set(services) - self.answering(services)):
+                self.suspended[provider] = self.suspend(provider)
         finally:
             self.checking.release()
 
@@ -109,13 +112,13 @@ class ProviderWatch:
             return
         graph = {f"{ns.rstrip('/')}/{name}"
                  for name, ns in self.node.get_node_names_and_namespaces()}
-        for provider in list(self.suspended):
-            offers = self.suspended[provider]
-            if provider not in graph:
-                del self.suspended[provider]
-                with self.lock:
-                    known = self.clients.pop(provider, None)
-                if known is not None:
-                    self.node.destroy_client(known[1])
-            elif offers and self.answers(provider, offers[0].affordance_service):
-                self.restore(self.suspended.pop(provider))
+        for provider in [p for p in self.suspended if p not in graph]:
+            del self.suspended[provider]
+            with self.lock:
+                known = self.clients.pop(provider, None)
+            if known is not None:
+                self.node.destroy_client(known[1])
+        services = {p: offers[0].affordance_service for p, offers in self.suspended.items()
+                    if offers}
+        for provider in sorted(self.answering(services)):
+            self.restore(self.suspended.pop(provider))

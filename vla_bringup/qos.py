@@ -10,7 +10,7 @@ REGISTRY_QOS = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL
 # accept any lease
 REGISTRY_WRITER_QOS = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL,
                                  liveliness=LivelinessPolicy.AUTOMATIC,
-                                 liveliness_lease_duration=Duration(seconds=0.5))
+                                 liveliness_lease_duration=Duration(seconds=0.25))
 REGISTRY_LIVELINESS_QOS = QoSProfile(depth=1, liveliness=LivelinessPolicy.AUTOMATIC,
                                      liveliness_lease_duration=Duration(seconds=1.0))
 # camera streams: newest frame matters, old ones do not.

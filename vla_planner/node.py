@@ -411,7 +411,7 @@ class PlannerNode(Node):
                     wait_for(handle.cancel_goal_async(), 5.0)
                     return result(False, f"{candidate.skill} timed out")
                 if not self.provider_offers(skill):  # stopped or crashed mid-goal
-                    wait_for(handle.cancel_goal_async(), 1.0)
+                    handle.cancel_goal_async()  # in case it lives on; a dead one never answers
                     return result(False, f"{skill.provider} went away during {candidate.skill}")
                 time.sleep(0.02)
             answer = outcome.result().result
