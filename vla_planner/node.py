@@ -55,7 +55,7 @@ from vla_planner.saycan import (
     TaskResult,
     run_task,
 )
-from vla_skills.base import NO_OBJECTS_YET
+from vla_skills.base import NO_OBJECTS_YET, PERCEPTION_SILENT
 from vla_stack.action import ExecuteSkill, ExecuteTask
 from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, SkillDescription
 from vla_stack.srv import QueryAffordance
@@ -63,9 +63,6 @@ from vla_stack.srv import QueryAffordance
 PLANNER_MODES = ("saycan", "generate")
 class PerceptionSilent(Exception):  # noqa: N818 - a state of the world, not a bug
     """Perception has not spoken for longer than the planner's perception_timeout_s."""
-
-
-PERCEPTION_SILENT = "no perception for"  # the skill server's reason while perception is quiet
 
 
 @dataclass

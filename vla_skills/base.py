@@ -78,6 +78,9 @@ class Stage:
 # The affordance reason a skill server gives before perception has reported anything: "unknown
 # yet", which a planner should wait out rather than read as "impossible".
 NO_OBJECTS_YET = "no objects perceived yet"
+# The start of the reason while perception has been silent too long ("... 9.2 s"): old news about
+# the scene, which a planner should wait out (or give up on) rather than plan on.
+PERCEPTION_SILENT = "no perception for"
 
 
 class SkillError(ValueError):

@@ -22,7 +22,15 @@ from vla_bringup.markers import wbc_target_markers
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import ODOM_FRAME, load_profile, resolve_path
 from vla_bringup.qos import REGISTRY_WRITER_QOS
-from vla_skills.base import NO_OBJECTS_YET, Pose2D, Skill, SkillError, Stage, WorldSnapshot
+from vla_skills.base import (
+    NO_OBJECTS_YET,
+    PERCEPTION_SILENT,
+    Pose2D,
+    Skill,
+    SkillError,
+    Stage,
+    WorldSnapshot,
+)
 from vla_skills.catalog import make_skills
 from vla_skills.legged import WalkLimits, turn_command, walk_command
 from vla_skills.world_model import objects_from_msg, yaw_of
@@ -192,7 +200,7 @@ class SkillServerNode(Node):
                 score, why = 0.0, NO_OBJECTS_YET
             elif silent_s > timeout_s:
                 # a silent perception may hide a moved object or a person: do not act on old news
-                score, why = 0.0, f"no perception for {silent_s:.1f} s"
+                score, why = 0.0, f"{PERCEPTION_SILENT} {silent_s:.1f} s"
             elif call.skill != skill.info.name or len(call.arg_names) != len(call.arg_values):
                 score, why = 0.0, f"malformed call for {skill.info.name}: {call.skill!r}"
             else:
