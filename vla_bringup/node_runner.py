@@ -1,4 +1,5 @@
-"""The one way our nodes are run: init, spin on a multi-threaded executor, shut down cleanly."""
+"""The one way our nodes are run: init, an executor spinning on its own thread, a clean stop on
+SIGINT/SIGTERM, and loops (start_worker) whose death ends the process."""
 
 import signal
 import threading

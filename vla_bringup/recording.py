@@ -33,6 +33,8 @@ STACK_TOPICS: dict[str, str] = {
     "/skills/registry": "vla_stack/msg/SkillDescription",
     "/camera/color/image_raw": "sensor_msgs/msg/Image",
     "/camera/color/camera_info": "sensor_msgs/msg/CameraInfo",
+    "/odom": "nav_msgs/msg/Odometry",   # floating bases (legged robots) only
+    "/cmd_vel": "geometry_msgs/msg/Twist",
 }
 # minimum spacing of recorded messages per topic (message time, seconds): the camera at 1 Hz
 DEFAULT_MIN_PERIOD_S: dict[str, float] = {
