@@ -20,6 +20,16 @@ from vla_stack.msg import SkillCall
 from vla_stack.srv import QueryAffordance
 
 
+def wait_until(predicate: Callable[[], object], timeout_s: float, poll_s: float = 0.1) -> bool:
+    """Poll predicate() until it is true or timeout_s (wall) passes; its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll_s)
+    return bool(predicate())
+
+
 def wait_for_skill_server_objects(commander: StackCommander, deadline: float) -> None:
     """The skill server hears perception on its own schedule; wait until it has."""
     client = commander.create_client(QueryAffordance, "/skills/pick/affordance")

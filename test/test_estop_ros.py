@@ -13,7 +13,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
-from ros_stack import running_stack
+from ros_stack import running_stack, wait_until
 from vla_bringup.commander import wait_for
 from vla_bringup.conversions import pose_msg_from_se3
 from vla_bringup.profile import load_profile
@@ -74,13 +74,6 @@ class Recorder:
         return None
 
 
-def wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def arm_speed_radps(msg: JointState) -> float:
@@ -112,7 +105,7 @@ def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
         estop_pub = commander.create_publisher(Bool, "/emergency_stop", 10)
         target_pub = commander.create_publisher(WholeBodyTarget, "/wbc/target", 10)
         assert wait_until(lambda: estop_pub.get_subscription_count() > 0
-                          and target_pub.get_subscription_count() > 0, 10.0)
+                          and target_pub.get_subscription_count() > 0, 10.0, poll_s=0.02)
         client = ActionClient(commander, ExecuteSkill, "/skills/pick/execute")
         assert client.wait_for_server(timeout_sec=10.0)
         feedback = []
@@ -123,12 +116,12 @@ def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
         assert wait_for(sent, 10.0) and sent.result().accepted
         # moving: the approach stage has started and the arm is under way
         assert wait_until(lambda: "approach" in feedback and rec.joints
-                          and arm_speed_radps(rec.joints[-1]) > 0.1, 30.0), feedback
+                          and arm_speed_radps(rec.joints[-1]) > 0.1, 30.0, poll_s=0.02), feedback
         time.sleep(0.3)  # well under way (min-jerk: still speeding up)
         speed_before = arm_speed_radps(rec.joints[-1])
         n_cmd, n_joints, n_grip = rec.count("commands"), rec.count("joints"), rec.count("grippers")
         estop_pub.publish(Bool(data=True))
-        assert wait_until(lambda: rec.mode() == "estopped", 5.0), rec.mode()
+        assert wait_until(lambda: rec.mode() == "estopped", 5.0, poll_s=0.02), rec.mode()
         assert rec.estop_active[0] is False and rec.estop_active[-1] is True
 
         # the pick is aborted with the reason; the arm comes to rest and stays there
@@ -136,7 +129,7 @@ def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
         assert wait_for(result, 30.0)
         assert not result.result().result.success
         assert "emergency stop" in result.result().result.message
-        assert wait_until(lambda: arm_speed_radps(rec.joints[-1]) < STOPPED_RADPS, 5.0)
+        assert wait_until(lambda: arm_speed_radps(rec.joints[-1]) < STOPPED_RADPS, 5.0, poll_s=0.02)
         held = rec.commands[-1]
         after_stop = rec.since("commands", n_cmd)
         moving = sum(not np.array_equal(c, held) for c in after_stop)
@@ -148,17 +141,18 @@ def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
         gripper.joint_target.positions = [0.0, 0.0]
         target_pub.publish(WholeBodyTarget(tasks=[gripper]))
         assert wait_until(lambda: (rec.task("tool") is not None
-                                   and rec.task("tool").state == "rejected"), 5.0)
+                                   and rec.task("tool").state == "rejected"), 5.0, poll_s=0.02)
         assert "emergency stop" in rec.task("tool").message
         n_check = rec.count("commands")
         # the loop keeps sending the hold (waited for, however loaded the machine is)
-        assert wait_until(lambda: len(rec.since("commands", n_check)) > 10, 20.0)
+        assert wait_until(lambda: len(rec.since("commands", n_check)) > 10, 20.0, poll_s=0.02)
         assert rec.mode() == "estopped"
         stopped_commands = rec.since("commands", n_check)
         assert all(np.array_equal(c, held) for c in stopped_commands)
         grips = rec.since("grippers", n_grip)
         assert grips and all(g == grips[0] for g in grips)  # gripper frozen too
-        assert wait_until(lambda: arm_speed_radps(rec.joints[-1]) < STOPPED_RADPS, 10.0)
+        assert wait_until(lambda: arm_speed_radps(rec.joints[-1]) < STOPPED_RADPS, 10.0,
+                          poll_s=0.02)
         assert all(np.array_equal(c, held) for c in rec.since("commands", n_check))
         assert not processes.dead()
         # false on the topic does not release; the service stop is idempotent
@@ -186,16 +180,16 @@ def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
         response = trigger(commander, "/emergency_stop/reset")
         assert response.success, response.message
         assert not trigger(commander, "/emergency_stop/reset").success  # nothing to release
-        assert wait_until(lambda: rec.mode() != "estopped", 5.0)
-        assert wait_until(lambda: rec.estop_active[-1] is False, 5.0)
+        assert wait_until(lambda: rec.mode() != "estopped", 5.0, poll_s=0.02)
+        assert wait_until(lambda: rec.estop_active[-1] is False, 5.0, poll_s=0.02)
         target_pub.publish(tool_target("tool", [0.45, 0.1, 0.25]))
         assert wait_until(lambda: (rec.task("tool") is not None
-                                   and rec.task("tool").state == "reached"), 30.0), \
+                                   and rec.task("tool").state == "reached"), 30.0, poll_s=0.02), \
             rec.task("tool")
         assert not np.array_equal(rec.commands[-1], held)
         # the service stops too
         assert trigger(commander, "/emergency_stop").success
-        assert wait_until(lambda: rec.mode() == "estopped", 5.0)
+        assert wait_until(lambda: rec.mode() == "estopped", 5.0, poll_s=0.02)
         assert trigger(commander, "/emergency_stop/reset").success
 
 
@@ -238,24 +232,25 @@ def test_stale_joint_states_hold_and_clock_jumps_do_not_wedge_the_loop(tmp_path)
         rec = Recorder(commander)
         robot = FakeRobot(commander)
         try:
-            assert wait_until(lambda: rec.count("commands") > 50, 20.0)
+            assert wait_until(lambda: rec.count("commands") > 50, 20.0, poll_s=0.02)
             assert rec.mode() == "holding"
             # sensor dropout: the controller says so and keeps sending the same command
             robot.publish_joints = False
-            assert wait_until(lambda: rec.mode() == "holding: stale joint states", 5.0)
+            assert wait_until(lambda: rec.mode() == "holding: stale joint states", 5.0, poll_s=0.02)
             n = rec.count("commands")
             # however slowly a loaded machine delivers them, the commands keep coming, all held
-            assert wait_until(lambda: len(rec.since("commands", n)) > 10, 20.0)
+            assert wait_until(lambda: len(rec.since("commands", n)) > 10, 20.0, poll_s=0.02)
             dropout = rec.since("commands", n)
             assert all(np.array_equal(c, dropout[0]) for c in dropout)
             robot.publish_joints = True
-            assert wait_until(lambda: rec.mode() == "holding", 5.0)
+            assert wait_until(lambda: rec.mode() == "holding", 5.0, poll_s=0.02)
             # clock jumps: back 0.5 s, reset near zero, forward an hour; the loop keeps going
             for label, jump_to in (("back 0.5 s", robot.t_s - 0.5), ("reset", 0.5),
                                    ("forward 1 h", 3600.5)):
                 n = rec.count("commands")
                 robot.t_s = jump_to
-                assert wait_until(lambda n=n: rec.count("commands") > n + 100, 10.0), label
+                assert wait_until(lambda n=n: rec.count("commands") > n + 100, 10.0,
+                                  poll_s=0.02), label
                 assert rec.mode() == "holding", label
             assert not processes.dead()
             print(f"\nRELIABILITY stale/clock: {len(dropout)} held commands during the dropout; "

@@ -22,6 +22,7 @@ from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from sensor_msgs.msg import JointState
 
+from ros_stack import wait_until
 from vla_bringup.commander import StackCommander, wait_for
 from vla_bringup.conversions import pose_msg_from_se3
 from vla_bringup.launcher import StackProcesses
@@ -91,13 +92,6 @@ class Observer:
                          for f in PROFILE["contact_frames"]])
 
 
-def wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def hand_target(name: str, xyz, frame: str = "right_hand") -> WholeBodyTarget:

@@ -5,14 +5,13 @@ interface_namespace, the planner's action too) and nothing is left on the global
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import rclpy
 from rclpy.action import ActionClient
 from sensor_msgs.msg import JointState
 
-from ros_stack import spinning
+from ros_stack import spinning, wait_until
 from vla_bringup.commander import wait_for
 from vla_bringup.launch_plan import launch_plan, our_node_specs
 from vla_bringup.launcher import StackProcesses
@@ -51,11 +50,6 @@ def namespaced_stack(tmp_path_factory):
         with spinning(lambda: rclpy.create_node(f"launch_probe_{os.getpid()}")) as node:
             yield stack, node, Probe(node)
 
-def wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not predicate():
-        time.sleep(0.2)
-    return predicate()
 
 
 def test_namespaced_stack_lives_under_its_namespace(namespaced_stack):

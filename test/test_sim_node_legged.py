@@ -3,7 +3,6 @@ and /imu from the base, one forward-command input per joint group, bad commands 
 crash, objects perceived from the body camera and reported in the odom frame."""
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
-from ros_stack import spinning
+from ros_stack import spinning, wait_until
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.profile import load_profile, resolve_path
 from vla_bringup.specs import EXECUTABLES, NodeSpec
@@ -38,12 +37,7 @@ class Listener(Node):
         self.legs_pub = self.create_publisher(Float64MultiArray, "/legs_controller/commands", 10)
 
     def wait(self, predicate, timeout_s: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
+        return wait_until(predicate, timeout_s, poll_s=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 import rclpy
 from action_msgs.msg import GoalStatusArray
 
-from ros_stack import running_stack
+from ros_stack import running_stack, wait_until
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.skills_cli import format_describe, format_list
 from vla_planner.registry import ProviderPresence, RegisteredSkill, SkillRegistry
@@ -134,13 +134,6 @@ def planner_action_clients(commander) -> set[str]:
                                                                            "/")}
 
 
-def wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def proposed_skills(commander) -> set[str]:
