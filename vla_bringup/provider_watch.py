@@ -76,14 +76,14 @@ class ProviderWatch:
     def answering(self, services: dict[str, str]) -> set[str]:
         """The providers (provider -> affordance service) that answer within the probe timeout,
         all asked at once: one dead provider costs the timeout once, not once per provider."""
-        futures = {p: self.client_for(p, s).call_async(QueryAffordance.Request())
-                   for p, s in services.items()}
+        clients = {p: self.client_for(p, s) for p, s in services.items()}
+        futures = {p: c.call_async(QueryAffordance.Request()) for p, c in clients.items()}
         deadline = time.monotonic() + self.probe_timeout_s
         while not all(f.done() for f in futures.values()) and time.monotonic() < deadline:
             time.sleep(0.01)
         for provider, future in futures.items():
             if not future.done():
-                self.client_for(provider, services[provider]).remove_pending_request(future)
+                clients[provider].remove_pending_request(future)
         return {p for p, f in futures.items() if f.done()}
 
     def on_liveliness(self, info) -> None:

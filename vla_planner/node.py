@@ -61,6 +61,8 @@ from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, Skil
 from vla_stack.srv import QueryAffordance
 
 PLANNER_MODES = ("saycan", "generate")
+
+
 class PerceptionSilent(Exception):  # noqa: N818 - a state of the world, not a bug
     """Perception has not spoken for longer than the planner's perception_timeout_s."""
 
