@@ -1,12 +1,15 @@
 """The humanoid reaches for the green cube on the yellow pedestal through the real stack: MuJoCo,
 the legged controller, perception and the skill server as processes over DDS (sim time).
 
-The sim starts the robot in front of the pedestal (`start_pose`), its right shoulder behind the
-cube. Judged on ground truth: the hand within 3 cm of the cube (`touching` on /sim/check_goal),
-the cube still on the pedestal, the robot upright, and both soles within 5 mm of where they
-stood (forward kinematics of /joint_states on the sim's ground-truth /odom).
+The sim starts the robot where walk_to stops before the pedestal (`start_pose`), facing the cube
+with neither shoulder in line with it: the skill first steps onto its stance. Judged on ground
+truth: the hand within 3 cm of the cube (`touching` on /sim/check_goal), the cube still on the
+pedestal, the robot upright, and both soles within 5 mm of where they stood when the hand stages
+began (forward kinematics of /joint_states on the sim's ground-truth /odom).
 `touching` measures between surfaces (the hand's shape and the cube's). Bad hand targets
-are refused with a reason; a walk command afterwards brings the arm back before stepping."""
+are refused with a reason; a walk command afterwards brings the arm back before stepping.
+Then the posture task: sit (the squat, pelvis lower by the profile's drop, soles planted, walk
+commands ignored) and stand again, through the sit and stand skills."""
 
 import math
 import os
@@ -35,7 +38,8 @@ from vla_stack.msg import SkillCall, WholeBodyState, WholeBodyTarget, WholeBodyT
 from vla_stack.srv import QueryAffordance
 
 PROFILE = load_profile("humanoid")
-START_POSE = [3.1, -0.63, 0.0]  # x, y, yaw: 0.2 m before the pedestal's front face
+# where walk_to from the origin stops before the pedestal (0.45 m from the cube, facing it)
+WALKED_TO_POSE = (3.06, -0.70, -0.225)
 NODES = {"mujoco_sim", "wbc_controller", "perception", "legged_skills"}
 SOLE_DRIFT_M = 0.005
 TOUCH_M = 0.03
@@ -104,8 +108,8 @@ def hand_target(name: str, xyz, frame: str = "right_hand") -> WholeBodyTarget:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    overrides = {"mujoco_sim": {"start_pose": START_POSE},
-                 "legged_skills": {"skills": ["walk_to", "reach"]}}
+    overrides = {"mujoco_sim": {"start_pose": list(WALKED_TO_POSE)},
+                 "legged_skills": {"skills": ["walk_to", "reach", "sit", "stand"]}}
     specs = [s for s in stack_specs("humanoid", overrides) if s.name in NODES]
     log_dir = tmp_path_factory.mktemp("humanoid_reach")
     with StackProcesses(specs, log_dir, dict(os.environ)) as processes:
@@ -169,12 +173,18 @@ def test_humanoid_reaches_the_green_cube_with_the_feet_planted(stack):
     print(f"perceived {cube}: at {seen.pose.position}, size {seen.size}")
     score, why = reach_affordance(commander, cube)
     assert score > 0.5, why
-    soles_before = observer.soles_m()
+    print(f"reach affordance {score}: {why}")
+    start_xy = np.array([observer.odom.pose.pose.position.x, observer.odom.pose.pose.position.y])
+    soles = {}
+
+    def on_feedback(msg) -> None:  # the soles when the hand stages begin: after the stance
+        if msg.feedback.stage == "approach" and "before" not in soles:
+            soles["before"] = observer.soles_m()
 
     client = ActionClient(commander, ExecuteSkill, "/skills/reach/execute")
     assert client.wait_for_server(timeout_sec=30.0)
     sent = client.send_goal_async(ExecuteSkill.Goal(call=SkillCall(
-        skill="reach", arg_names=["object"], arg_values=[cube])))
+        skill="reach", arg_names=["object"], arg_values=[cube])), feedback_callback=on_feedback)
     assert wait_for(sent, 30.0) and sent.result().accepted
     result = sent.result().get_result_async()
     assert wait_for(result, 900.0), processes.log_tail("wbc_controller")
@@ -186,8 +196,10 @@ def test_humanoid_reaches_the_green_cube_with_the_feet_planted(stack):
     goal = commander.check_goal(f"touching(right_hand, green_cube, {TOUCH_M}) and "
                                 "on(green_cube, yellow_pedestal) and upright(robot)")
     assert goal.valid and goal.holds, goal.detail
-    drift_m = np.linalg.norm(observer.soles_m() - soles_before, axis=1)
-    print(f"reach: {goal.detail}; sole drift {np.round(drift_m * 1e3, 2)} mm")
+    stance_xy = np.array([observer.odom.pose.pose.position.x, observer.odom.pose.pose.position.y])
+    drift_m = np.linalg.norm(observer.soles_m() - soles["before"], axis=1)
+    print(f"reach: stepped {np.linalg.norm(stance_xy - start_xy):.3f} m onto the stance "
+          f"{np.round(stance_xy, 3)}; {goal.detail}; sole drift {np.round(drift_m * 1e3, 2)} mm")
     assert np.all(drift_m < SOLE_DRIFT_M), drift_m
     assert "reaching" in observer.modes
 
@@ -203,7 +215,8 @@ def test_humanoid_reaches_the_green_cube_with_the_feet_planted(stack):
     assert wait_until(walked_back, 600.0), observer.modes
     cmd_pub.publish(Twist())
     modes = observer.modes
-    assert modes.index("walking") > max(i for i, m in enumerate(modes) if m == "reaching")
+    reached_at = max(i for i, m in enumerate(modes) if m == "reaching")
+    assert "walking" in modes[reached_at:], modes
     assert commander.check_goal("upright(robot)").holds
     assert not processes.dead()
 
@@ -213,39 +226,6 @@ def _reach_skill():
     from vla_skills.catalog import make_skills
 
     return make_skills(["reach"], PROFILE)[0]
-
-
-def test_reach_affordance_follows_the_arm_reach_and_the_stages_approach_from_above():
-    from vla_skills.base import ObjectInfo, Pose2D, WorldSnapshot
-
-    skill = _reach_skill()
-    cube = ObjectInfo("green_cube", "graspable", np.array([3.5, -0.8, 0.79]),
-                      np.array([0.08, 0.08, 0.08]))
-    door = ObjectInfo("doorway", "landmark", np.array([3.5, -0.8, 0.0]), np.zeros(3))
-
-    def world(x_m: float, y_m: float, **kw) -> WorldSnapshot:
-        return WorldSnapshot(objects={"green_cube": cube, "doorway": door},
-                             base_pose=Pose2D(x_m, y_m, 0.0), **kw)
-
-    args = {"object": "green_cube"}
-    score, why = skill.affordance(args, world(*START_POSE[:2]))
-    assert score > 0.5, why
-    stages = skill.stages(args, world(*START_POSE[:2]))
-    assert [s.name for s in stages] == ["approach", "touch"]
-    assert all(s.frame == "right_hand" and s.orientation_weight == 0.0 for s in stages)
-    approach, touch = (s.tool_pose_base.translation for s in stages)
-    # the touch point: before the cube's near face by the gap, at its centre height
-    assert touch == pytest.approx([3.5 - 0.04 - skill.touch_gap_m, -0.8, 0.79], abs=1e-6)
-    assert approach[2] > touch[2] + 0.05 and approach[0] < touch[0] - 0.1
-    # the other side of the body: the left hand
-    assert skill.stages(args, world(3.1, -0.97))[0].frame == "left_hand"
-    # too far from both shoulders: refused with the distances, nothing to run
-    for x_m, y_m in ((3.1, -0.8), (2.0, -0.8)):
-        score, why = skill.affordance(args, world(x_m, y_m))
-        assert score == 0.0 and "walk closer" in why
-    assert skill.affordance({"object": "doorway"}, world(3.1, -0.63))[0] == 0.0
-    assert skill.affordance(args, world(3.1, -0.63, posture="sit"))[0] == 0.0
-    assert skill.affordance(args, WorldSnapshot(objects={"green_cube": cube}))[0] == 0.0
 
 
 def test_touching_predicate_on_ground_truth():
@@ -281,17 +261,26 @@ def _sensors(world, names):
                          world.robot_base_pose()[0], quat, R.T @ lin, gyro)
 
 
-def test_standing_reach_in_mujoco_blends_in_touches_and_returns():
-    """StandingReach over the biped gait at the control rate (sim time, no ROS): the reach
-    skill's two stages, then the way back, then a few steps backward."""
+def _yaw(quat_wxyz) -> float:
+    w, x, y, z = quat_wxyz
+    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def test_reach_skill_in_mujoco_steps_onto_its_stance_touches_and_returns():
+    """The whole reach skill over the biped gait at the control rate (sim time, no ROS), from
+    where walk_to stops before the pedestal (facing the cube, no shoulder in line with it): the
+    stance stage (PoseApproach driving the gait), the two hand stages through StandingReach,
+    then the way back and a few steps backward."""
     from vla_controller.legged import BipedLocomotion, StandingReach
     from vla_sim.scene import load_scene
     from vla_sim.world import SimWorld
     from vla_skills.base import ObjectInfo, Pose2D, WorldSnapshot
+    from vla_skills.legged import PoseApproach, WalkLimits
 
     with SimWorld(PROFILE, load_scene(PROFILE["default_scene"])) as world:
         z_m = world.robot_base_pose()[0][2]
-        world.set_robot_base_pose([START_POSE[0], START_POSE[1], z_m])
+        x_m, y_m, yaw = WALKED_TO_POSE
+        world.set_robot_base_pose([x_m, y_m, z_m], [math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)])
         gait, reach = BipedLocomotion(PROFILE), StandingReach(PROFILE)
         period_s = 1.0 / PROFILE["control_rate_hz"]
         physics_per_period = round(period_s / world.physics_dt_s)
@@ -312,24 +301,46 @@ def test_standing_reach_in_mujoco_blends_in_touches_and_returns():
                 if until is not None and until():
                     return
 
+        def base_pose() -> Pose2D:
+            position, quat = world.robot_base_pose()
+            return Pose2D(float(position[0]), float(position[1]), _yaw(quat))
+
         run(1.0)
+        objects = {name: ObjectInfo(name, "graspable", world.object_pose(name)[0],
+                                    np.asarray(world.scene_object(name).size_m, dtype=float))
+                   for name in ("green_cube", "yellow_pedestal")}
+        stance, *hand_stages = _reach_skill().stages(
+            {"object": "green_cube"}, WorldSnapshot(objects=objects, base_pose=base_pose()))
+        assert stance.stand_at is not None and [s.name for s in hand_stages] == [
+            "approach", "touch"]
+        # the stance: what the skill server's drive does, at its 20 Hz
+        approach = PoseApproach(Pose2D(*stance.stand_at), WalkLimits(
+            **PROFILE["skill_settings"]["walk"]))
+        arrived, elapsed_s = False, 0.0
+        while not arrived and elapsed_s < 40.0:
+            at_rest = not gait.walking and np.linalg.norm(world.robot_base_velocity()[0][:2]) < 0.05
+            twist, _, arrived = approach.update(base_pose(), world.time_s, at_rest)
+            run(0.05, twist)
+            elapsed_s += 0.05
+        pose = base_pose()
+        stance_error_m = float(np.hypot(pose.x_m - stance.stand_at[0],
+                                        pose.y_m - stance.stand_at[1]))
+        assert arrived, (pose, stance.stand_at)
+        assert world.check_goal("upright(robot)")[0]
         soles_start = np.array([d.xpos[b] for b in soles])
-        cube_m = world.object_pose("green_cube")[0]
-        base_m = world.robot_base_pose()[0]
-        skill = _reach_skill()
-        obj = ObjectInfo("green_cube", "graspable", cube_m, np.array([0.08, 0.08, 0.08]))
-        stages = skill.stages({"object": "green_cube"}, WorldSnapshot(
-            objects={"green_cube": obj}, base_pose=Pose2D(base_m[0], base_m[1], 0.0)))
-        for stage in stages:
+        for stage in hand_stages:
             status = reach.start("tool", stage.frame, stage.tool_pose_base, _sensors(world, names),
                                  stage.max_linear_speed_mps, stage.orientation_weight)
             assert status.state == "moving", status
             run(10.0, until=lambda: reach.status("tool").state != "moving")
             assert reach.status("tool").state == "reached", reach.status("tool")
-        ok, detail = world.check_goal(f"touching(right_hand, green_cube, {TOUCH_M}) and "
+        hand = hand_stages[0].frame
+        ok, detail = world.check_goal(f"touching({hand}, green_cube, {TOUCH_M}) and "
                                       "on(green_cube, yellow_pedestal) and upright(robot)")
         drift_m = np.linalg.norm(np.array([d.xpos[b] for b in soles]) - soles_start, axis=1)
-        print(f"in-process reach: {detail}; sole drift {np.round(drift_m * 1e3, 3)} mm, "
+        print(f"\nin-process reach skill: stance {np.round(stance.stand_at, 3)} reached in "
+              f"{elapsed_s:.1f} s ({approach.moves} moves, {stance_error_m * 1e3:.0f} mm off); "
+              f"{detail}; sole drift {np.round(drift_m * 1e3, 3)} mm, "
               f"re-syncs {reach.wbc.resync_count}")
         assert ok, detail
         assert np.all(drift_m < SOLE_DRIFT_M)
@@ -338,10 +349,65 @@ def test_standing_reach_in_mujoco_blends_in_touches_and_returns():
         reach.release()
         run(15.0, until=lambda: reach.phase == "off")
         assert phases[-4:] == ["retract", "home", "out", "off"], phases
-        hand_m = d.xpos[m.body("right_hand").id]
+        hand_m = d.xpos[m.body(hand).id]
         assert hand_m[2] < 0.65  # hanging again, not resting on the pedestal
         x0_m = world.robot_base_pose()[0][0]
         run(3.0, twist=(-0.1, 0.0, 0.0))
         assert world.robot_base_pose()[0][0] < x0_m - 0.1
         ok, detail = world.check_goal("upright(robot)")
         assert ok, detail
+
+
+def run_skill(commander: StackCommander, name: str, args: dict[str, str] | None = None):
+    client = ActionClient(commander, ExecuteSkill, f"/skills/{name}/execute")
+    assert client.wait_for_server(timeout_sec=30.0)
+    args = args or {}
+    sent = client.send_goal_async(ExecuteSkill.Goal(call=SkillCall(
+        skill=name, arg_names=list(args), arg_values=list(args.values()))))
+    assert wait_for(sent, 30.0) and sent.result().accepted
+    result = sent.result().get_result_async()
+    assert wait_for(result, 300.0)
+    return result.result().result
+
+
+def test_humanoid_sits_and_stands_through_the_stack(stack):
+    """The sit skill's posture task on /wbc/target: the controller lowers the pelvis by the
+    profile's drop with the soles planted and reports the posture reached; walk commands
+    meanwhile are ignored; the stand skill brings it back up."""
+    processes, commander, observer = stack
+    cmd_pub = commander.create_publisher(Twist, "/cmd_vel", 10)
+    drop_m = PROFILE["locomotion"]["sit"]["pelvis_drop_m"]
+
+    def pelvis_z() -> float:
+        with observer.lock:
+            return observer.odom.pose.pose.position.z
+
+    assert wait_until(lambda: observer.state.mode == "stand", 60.0), observer.state.mode
+    time.sleep(1.0)
+    standing_z = pelvis_z()
+    result = run_skill(commander, "sit")
+    assert result.success, result.message
+    assert observer.task("posture").state == "reached"
+    assert observer.state.mode == "sit"
+    sitting_z, soles_sitting = pelvis_z(), observer.soles_m()
+    walk = Twist()
+    walk.linear.x = 0.2
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:  # ignored while sitting
+        cmd_pub.publish(walk)
+        time.sleep(0.05)
+    cmd_pub.publish(Twist())
+    time.sleep(0.5)
+    drift_m = np.linalg.norm(observer.soles_m() - soles_sitting, axis=1)
+    assert observer.state.mode == "sit"
+    assert np.all(drift_m < SOLE_DRIFT_M), drift_m
+    assert standing_z - sitting_z == pytest.approx(drop_m, abs=0.015)
+    assert commander.check_goal("upright(robot)").holds
+    result = run_skill(commander, "stand")
+    assert result.success, result.message
+    assert observer.state.mode == "stand"
+    print(f"\nROS sit: pelvis {standing_z:.3f} -> {sitting_z:.3f} m (drop "
+          f"{standing_z - sitting_z:.3f} m), soles {np.round(drift_m * 1e3, 2)} mm while sitting "
+          f"under a walk command; stood up to {pelvis_z():.3f} m")
+    assert pelvis_z() == pytest.approx(standing_z, abs=0.015)
+    assert not processes.dead()

@@ -430,3 +430,71 @@ def test_walks_to_the_red_cone_with_the_skills_go_to_law(profile):
     print(f"\nhumanoid walk_to red_cone: {detail}, max tilt {sim.max_tilt_deg:.1f} deg")
     sim.assert_upright()
     assert holds, detail
+
+
+def test_sits_down_holds_stands_up_and_walks_on(profile):
+    """Posture "sit" (the profile's `locomotion.sit`: a squat): asked for while walking, the
+    walker first stops, then lowers the pelvis by the configured drop over the transition time
+    with the soles where they stand and the robot balanced; walk commands are ignored while it
+    sits; it stands up again and walks on."""
+    sit = profile["locomotion"]["sit"]
+    sim = _Run(profile)
+    world, walker = sim.world, sim.walker
+    soles = [world.model.body(f).id for f in profile["contact_frames"]]
+    sim.run(1.0)
+    sim.run(1.5, (0.2, 0.0, 0.0))
+    walker.set_posture("sit")  # mid-walk: stop first, then down
+    assert not walker.posture_reached
+    stand_z_m, elapsed_s = None, 0.0
+    while not walker.posture_reached and elapsed_s < 10.0:
+        if stand_z_m is None and not walker.walking:
+            stand_z_m = world.robot_base_pose()[0][2]
+            down_from_s = elapsed_s
+        sim.run(0.05, (0.2, 0.0, 0.0))  # the walk command is still coming: ignored
+        elapsed_s += 0.05
+    assert walker.posture_reached and stand_z_m is not None
+    sit_time_s = elapsed_s - down_from_s
+    soles_sitting = np.array([world.data.xpos[b] for b in soles])
+    base_sitting = world.robot_base_pose()[0].copy()
+    sim.run(3.0, (0.3, 0.0, 0.3))  # hold: a walk command changes nothing
+    drift_m = np.linalg.norm(np.array([world.data.xpos[b] for b in soles]) - soles_sitting,
+                             axis=1)
+    sit_z_m = world.robot_base_pose()[0][2]
+    assert walker.posture == "sit" and not walker.walking
+    assert np.all(drift_m < 0.003), drift_m
+    assert np.linalg.norm(world.robot_base_pose()[0][:2] - base_sitting[:2]) < 0.01
+    assert stand_z_m - sit_z_m == pytest.approx(sit["pelvis_drop_m"], abs=0.01)
+    # balanced: the CoM over the middle of the soles, the trunk leaning as configured
+    com_offset_m = np.linalg.norm(world.data.subtree_com[world.model.body("base_link").id][:2]
+                                  - soles_sitting[:, :2].mean(axis=0))
+    assert com_offset_m < 0.02
+    assert _tilt_deg(world.robot_base_pose()[1]) == pytest.approx(
+        math.degrees(sit["torso_lean_rad"]), abs=3.0)
+    assert sit_time_s == pytest.approx(sit["transition_s"], abs=0.1)
+    walker.set_posture("stand")
+    sim.run(sit["transition_s"] + 0.1)
+    assert walker.posture_reached
+    assert world.robot_base_pose()[0][2] == pytest.approx(stand_z_m, abs=0.01)
+    x0 = sim.base_xy[0]
+    sim.run(3.0, (0.2, 0.0, 0.0))
+    sim.run(1.5)
+    print(f"\nhumanoid sit: pelvis {stand_z_m:.3f} -> {sit_z_m:.3f} m "
+          f"(drop {stand_z_m - sit_z_m:.3f} m) in {sit_time_s:.2f} s, sole drift while sitting "
+          f"{np.round(drift_m * 1e3, 2)} mm, CoM {com_offset_m * 1e3:.1f} mm "
+          f"from the soles' middle; walked {sim.base_xy[0] - x0:.2f} m after")
+    assert sim.base_xy[0] - x0 > 0.3
+    assert sim.min_z_m > stand_z_m - sit["pelvis_drop_m"] - 0.02  # never fell
+    assert sim.max_tilt_deg < math.degrees(sit["torso_lean_rad"]) + 5.0
+
+
+def test_a_sit_pose_the_legs_cannot_take_is_refused(profile):
+    loco = profile["locomotion"]
+    deep = {**profile, "locomotion": {**loco, "sit": {**loco["sit"], "pelvis_drop_m": 0.4,
+                                                        "torso_lean_rad": 0.0}}}
+    with pytest.raises(ValueError, match="sit"):
+        HumanoidWalking(deep)
+    only_stand = {**profile, "locomotion": {k: v for k, v in loco.items() if k != "sit"}}
+    walker = HumanoidWalking(only_stand)
+    assert walker.postures == ("stand",)
+    with pytest.raises(ValueError, match="not available"):
+        walker.set_posture("sit")

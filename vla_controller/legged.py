@@ -108,12 +108,19 @@ class TrotLocomotion(Locomotion):
 
 
 class BipedLocomotion(Locomotion):
-    postures = ("stand",)
-
     def __init__(self, profile: dict[str, Any]) -> None:
         self.walker = HumanoidWalking(profile)
         self.joint_names = self.walker.joint_names
+        self.postures = self.walker.postures  # stand, and sit if the profile has a squat
         self.posture = "stand"
+
+    def set_posture(self, posture: str) -> None:
+        super().set_posture(posture)
+        self.walker.set_posture(posture)
+
+    @property
+    def posture_reached(self) -> bool:
+        return self.walker.posture_reached
 
     @property
     def walking(self) -> bool:

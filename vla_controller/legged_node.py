@@ -220,11 +220,13 @@ class LeggedControllerNode(Node):
             raise ValueError(f"no robot state: {why}")
         with self.lock:
             walking, posture = self.locomotion.walking, self.locomotion.posture
+            settled = self.locomotion.posture_reached
         if walking or np.any(twist != 0.0):
             raise ValueError("walking: send a zero /cmd_vel and wait for the robot to stand "
                              "before reaching")
-        if posture != "stand":
-            raise ValueError(f"in posture {posture!r}: stand up before reaching")
+        if posture != "stand" or not settled:
+            raise ValueError(f"in posture {posture!r}{'' if settled else ' (on the way)'}: "
+                             "stand up before reaching")
         if frame_id == self.base_frame:  # base_link now, as /odom and /imu measure it
             base = pin.SE3(pin.Quaternion(*sensors.base_quat_wxyz).toRotationMatrix(),
                            sensors.base_position_odom_m)

@@ -68,6 +68,8 @@ class Stage:
     walk_target_xy_m: tuple[float, float] | None = None
     stop_distance_m: float = 0.0
     face_xy_m: tuple[float, float] | None = None
+    # legged robots: step onto this base pose (x m, y m, yaw rad in odom) and stand there
+    stand_at: tuple[float, float, float] | None = None
     posture: str | None = None
     # tool stages of a robot without a tool frame (a humanoid's hand), and how much the
     # orientation counts there (0: position only)

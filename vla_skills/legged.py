@@ -36,6 +36,15 @@ class WalkLimits:
     yaw_gain_per_s: float = 2.0        # yaw rate per radian of heading error
     arrive_tolerance_m: float = 0.05
     face_tolerance_rad: float = 0.08
+    # onto a pose (PoseApproach): walk there facing it while farther than near_m, then
+    # move-settle-look with constant twists no faster than these; arrived within the tolerances
+    near_m: float = 0.5
+    pose_max_speed_mps: float = 0.1
+    pose_max_yaw_rate_radps: float = 0.3
+    pose_min_move_s: float = 1.0
+    pose_settle_s: float = 1.0  # at rest this long before looking (the CoM shifts on after a step)
+    pose_tolerance_m: float = 0.02
+    pose_yaw_tolerance_rad: float = 0.04
 
 
 def wrap_angle(angle_rad: float) -> float:
@@ -70,15 +79,122 @@ def turn_command(pose: Pose2D, target_xy_m: np.ndarray, limits: WalkLimits) -> t
     return np.array([0.0, 0.0, yaw_rate]), error
 
 
+POSE_LEVER_M = 0.5  # PoseApproach's distance to go: a point this far ahead of the base
+
+
+class PoseApproach:
+    """Brings a stepping base onto a pose (position and heading, odom) to a few centimetres.
+
+    A stepping body sways a few centimetres and degrees each step, so a feedback law on /odom
+    chases the sway (measured in MuJoCo: the humanoid stepped the wrong way and fell). Instead:
+    far away, walk there facing the goal (walk_command); within near_m, move - settle - look:
+    once the body is at rest, one constant twist for a computed time that, followed exactly,
+    ends on the goal (a straight line or an arc, turning as it goes), then zero and wait for
+    rest again; arrived when at rest within the tolerances. Pure: the caller passes the pose,
+    the time and whether the body is at rest (not stepping, not moving)."""
+
+    def __init__(self, goal: Pose2D, limits: WalkLimits) -> None:
+        self.goal = goal
+        self.limits = limits
+        self._move: tuple[np.ndarray, float] | None = None  # twist, until (s)
+        self._rest_since_s: float | None = None
+        self.moves = 0
+
+    def update(self, pose: Pose2D, t_s: float, at_rest: bool) -> tuple[np.ndarray, float, bool]:
+        """(twist in base axes, how far off it still is: m plus the heading error at
+        POSE_LEVER_M ahead, arrived)."""
+        limits = self.limits
+        offset = self.goal.xy_m - pose.xy_m
+        distance_m = float(np.linalg.norm(offset))
+        yaw_error = wrap_angle(self.goal.yaw_rad - pose.yaw_rad)
+        remaining_m = distance_m + POSE_LEVER_M * abs(yaw_error)
+        if self._move is not None:
+            twist, until_s = self._move
+            if t_s < until_s:
+                return twist, remaining_m, False
+            self._move = None
+        elif distance_m > limits.near_m and self.moves == 0:
+            return walk_command(pose, self.goal.xy_m, 0.0, limits)[0], remaining_m, False
+        if not at_rest:
+            self._rest_since_s = None
+            return np.zeros(3), remaining_m, False
+        if self._rest_since_s is None:
+            self._rest_since_s = t_s
+        if t_s - self._rest_since_s < limits.pose_settle_s:
+            return np.zeros(3), remaining_m, False
+        if distance_m < limits.pose_tolerance_m and abs(yaw_error) < limits.pose_yaw_tolerance_rad:
+            return np.zeros(3), remaining_m, True
+        c, s = np.cos(pose.yaw_rad), np.sin(pose.yaw_rad)
+        offset_base = np.array([c * offset[0] + s * offset[1], -s * offset[0] + c * offset[1]])
+        duration_s = max(distance_m / limits.pose_max_speed_mps,
+                         abs(yaw_error) / limits.pose_max_yaw_rate_radps, limits.pose_min_move_s)
+        velocity = arc_velocity(offset_base, yaw_error, duration_s)
+        # an arc is longer than its chord: stretch the move to keep the speed
+        duration_s *= max(1.0, float(np.linalg.norm(velocity)) / limits.pose_max_speed_mps)
+        twist = np.array([*arc_velocity(offset_base, yaw_error, duration_s),
+                          yaw_error / duration_s])
+        self._move, self._rest_since_s = (twist, t_s + duration_s), None
+        self.moves += 1
+        return twist, remaining_m, False
+
+
+def arc_velocity(offset_m: np.ndarray, turn_rad: float, duration_s: float) -> np.ndarray:
+    """The constant velocity (in the body's axes) that, turning at turn_rad / duration_s,
+    ends ``offset_m`` away (in the start's axes) after duration_s: the offset is the integral
+    of R(w t) v over the move."""
+    if abs(turn_rad) < 1e-6:
+        return np.asarray(offset_m, dtype=float) / duration_s
+    w = turn_rad / duration_s
+    s, c = np.sin(turn_rad), np.cos(turn_rad)
+    M = np.array([[s, -(1.0 - c)], [1.0 - c, s]]) / w
+    return np.linalg.solve(M, np.asarray(offset_m, dtype=float))
+
+
+def footprint_exit_m(obj: ObjectInfo, start_xy_m: np.ndarray, direction_xy: np.ndarray) -> float:
+    """How far from ``start_xy_m`` along ``direction_xy`` (a unit vector) the object's footprint
+    (its box in its own yaw) ends; 0 when the start is outside it."""
+    c, s = np.cos(obj.yaw_rad), np.sin(obj.yaw_rad)
+    R = np.array([[c, s], [-s, c]])  # odom -> the object's axes
+    start = R @ (np.asarray(start_xy_m, dtype=float) - obj.position_base_m[:2])
+    direction = R @ np.asarray(direction_xy, dtype=float)
+    half = 0.5 * np.asarray(obj.size_m[:2], dtype=float)
+    if np.any(np.abs(start) > half + 1e-9):
+        return 0.0
+    exits = [(np.sign(d) * h - p) / d for p, d, h in zip(start, direction, half, strict=True)
+             if abs(d) > 1e-9]
+    return float(min(exits)) if exits else 0.0
+
+
+def supports(target: ObjectInfo, objects: dict[str, ObjectInfo]) -> list[ObjectInfo]:
+    """What the target stands on (a pedestal, a table): objects lower than it whose footprint
+    holds its centre. The body must keep clear of them too."""
+    below = []
+    for other in objects.values():
+        if other.name == target.name or other.kind == "landmark":
+            continue
+        if other.position_base_m[2] >= target.position_base_m[2]:
+            continue
+        if footprint_exit_m(other, target.position_base_m[:2], np.array([1.0, 0.0])) > 0.0:
+            below.append(other)
+    return below
+
+
 class LeggedSkill(Skill):
     def __init__(self, body_front_m: float, clearance_m: float) -> None:
         self.body_front_m = float(body_front_m)
         self.clearance_m = float(clearance_m)
 
-    def stop_distance_m(self, target: ObjectInfo) -> float:
-        """Base origin to target centre when the body's front is clearance_m from the target."""
+    def stop_distance_m(self, target: ObjectInfo, world: WorldSnapshot | None = None) -> float:
+        """Base origin to target centre when the body's front is clearance_m from the target,
+        and from what it stands on (with the world: seen from the robot's side)."""
         # the side facing the robot (the half-diagonal would stop a cylinder too far away)
         radius_m = 0.0 if target.kind == "landmark" else float(max(target.size_m[:2])) / 2
+        if world is not None and world.base_pose is not None and target.kind != "landmark":
+            toward = world.base_pose.xy_m - target.position_base_m[:2]
+            toward /= max(float(np.linalg.norm(toward)), 1e-9)
+            for below in supports(target, world.objects):
+                radius_m = max(radius_m, footprint_exit_m(below, target.position_base_m[:2],
+                                                          toward))
         return radius_m + self.body_front_m + self.clearance_m
 
     @staticmethod
@@ -91,9 +207,20 @@ class LeggedSkill(Skill):
             return False, f"the robot is in posture {world.posture!r}: stand up first"
         return True, "standing"
 
-    def already_done(self, target: ObjectInfo, pose: Pose2D) -> str | None:
+    def already_done(self, target: ObjectInfo, world: WorldSnapshot) -> str | None:
         """Why moving relative to the target would change nothing now, or None."""
         return None
+
+    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
+        bound = self.check_args(args, world)
+        score, why = self._affordance(bound, world)
+        if score <= 0.0:
+            raise SkillError(why)
+        return self._stages_from(bound, world)
+
+    def _stages_from(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> list[Stage]:
+        """The stages, for skills that plan them from where the robot is (default: not)."""
+        return self._stages(bound)
 
     def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
         """Standing, and the target not reached already: known target, remembered one lower."""
@@ -101,7 +228,7 @@ class LeggedSkill(Skill):
         if not ok:
             return 0.0, why
         target = bound["target"]
-        done = self.already_done(target, world.base_pose)
+        done = self.already_done(target, world)
         if done is not None:
             return POINTLESS_AFFORDANCE, done
         return self.target_affordance(target)
@@ -120,15 +247,18 @@ class WalkToSkill(LeggedSkill):
                      text_template="walk to the {target}", arg_names=("target",),
                      arg_kinds=("any",))
 
-    def already_done(self, target: ObjectInfo, pose: Pose2D) -> str | None:
-        to_go_m = float(np.linalg.norm(target.position_base_m[:2] - pose.xy_m)) \
-            - self.stop_distance_m(target)
+    def already_done(self, target: ObjectInfo, world: WorldSnapshot) -> str | None:
+        to_go_m = float(np.linalg.norm(target.position_base_m[:2] - world.base_pose.xy_m)) \
+            - self.stop_distance_m(target, world)
         return f"already at {target.name} ({to_go_m:+.2f} m)" if to_go_m < 0.15 else None
 
-    def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
+    def _stages_from(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> list[Stage]:
         target = bound["target"]
         return [Stage("walk", walk_target_xy_m=tuple(target.position_base_m[:2]),
-                      stop_distance_m=self.stop_distance_m(target))]
+                      stop_distance_m=self.stop_distance_m(target, world))]
+
+    def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
+        raise NotImplementedError("walk_to plans from the robot's pose: stages()")
 
 
 class TurnSkill(LeggedSkill):
@@ -136,8 +266,8 @@ class TurnSkill(LeggedSkill):
                      text_template="turn to face the {target}", arg_names=("target",),
                      arg_kinds=("any",))
 
-    def already_done(self, target: ObjectInfo, pose: Pose2D) -> str | None:
-        error = heading_error(pose, target.position_base_m[:2])
+    def already_done(self, target: ObjectInfo, world: WorldSnapshot) -> str | None:
+        error = heading_error(world.base_pose, target.position_base_m[:2])
         return f"already facing {target.name}" if abs(error) < 0.25 else None
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
@@ -216,12 +346,49 @@ class ArmReach:
         return np.array([base.x_m + c * x - s * y, base.y_m + s * x + c * y, z])
 
 
+@dataclass(frozen=True)
+class ReachSettings:
+    """The profile's `skill_settings.reach`: where the robot stands to reach."""
+    approach_radius_m: float = 1.0  # it walks to its stance from at most this far
+    comfortable_m: float = 0.35     # shoulder to hand it stands for when nothing is in the way
+    # of the stretched arm (shoulder to hand frame), the farthest it is sent
+    reach_fraction: float = 0.86
+    stance_margin_m: float = 0.02   # a stance this far inside the reach is preferred
+
+    @classmethod
+    def from_profile(cls, profile: dict) -> ReachSettings:
+        values = profile.get("skill_settings", {}).get("reach") or {}
+        try:
+            settings = cls(**{k: float(v) for k, v in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad skill_settings.reach: {exc}") from exc
+        if not (settings.approach_radius_m > 0 and settings.comfortable_m > 0
+                and 0 < settings.reach_fraction <= 1 and settings.stance_margin_m >= 0):
+            raise ValueError(f"skill_settings.reach out of range: {settings}")
+        return settings
+
+
+@dataclass(frozen=True)
+class Stance:
+    """Where the base stands to reach an object with one hand, and where the hand goes."""
+    arm: ArmReach
+    base: Pose2D                # odom
+    hand_target_m: np.ndarray   # odom
+    shoulder_to_hand_m: float
+    travel_m: float             # from where the robot is (a turn counted at TURN_LEVER_M)
+
+
 class ReachSkill(LeggedSkill):
     """Reach out and touch an object with a hand, feet planted (the controller's whole-body QP
     keeps the soles and the balance). "Reach for", not "point at": the goal is checkable
-    (touching(hand, object, d) in the simulator) and the hand really gets there; when it cannot
-    (the object beyond the arm from where the robot stands) the affordance says so and the
-    planner walks first.
+    (touching(hand, object, d) in the simulator) and the hand really gets there.
+
+    First the robot steps onto a stance (`plan_stance`): facing the object with the chosen arm's
+    shoulder straight behind it, as close as the body may come to the object and to what it
+    stands on (body_front_m + clearance_m), or farther back if the hand would be nearer the
+    shoulder than `comfortable_m`. The affordance says whether such a stance exists within the
+    arm's reach (not for an object too high, too low or too far in over its support) and
+    whether it is a short approach (`approach_radius_m`); farther away the planner walks first.
 
     The hand aims at the object's side facing the shoulder, `touch_gap_m` short of its surface
     at its centre's height: first to a point `approach_back_m` short of that and
@@ -232,70 +399,131 @@ class ReachSkill(LeggedSkill):
     touch_gap_m = 0.035     # hand frame to the surface: its shape (4 cm past it) just touches
     approach_back_m = 0.15
     approach_lift_m = 0.07
-    # of the stretched arm (shoulder to hand frame): 0.42 m of 0.50 reached in MuJoCo with the feet
-    # planted, 0.45 m tipped the humanoid forward (the soles stay, the CoM margin is used up)
-    reach_fraction = 0.86
     speed_mps = 0.2
+    TURN_LEVER_M = 0.3      # stance travel: turning 1 rad counts like walking this far
 
-    def __init__(self, body_front_m: float, clearance_m: float, arms: list[ArmReach]) -> None:
+    def __init__(self, body_front_m: float, clearance_m: float, arms: list[ArmReach],
+                 settings: ReachSettings | None = None) -> None:
         super().__init__(body_front_m, clearance_m)
         if not arms:
             raise ValueError("reach needs a hand: the profile has no end effector that is not "
                              "a contact")
         self.arms = arms
+        self.settings = settings or ReachSettings()
 
-    def hand_target(self, arm: ArmReach, target: ObjectInfo, base: Pose2D) -> np.ndarray:
-        """Where the hand frame goes (odom): before the object's side facing the shoulder."""
+    def reach_m(self, arm: ArmReach) -> float:
+        return self.settings.reach_fraction * arm.length_m
+
+    def stance_at(self, arm: ArmReach, target: ObjectInfo, in_the_way: list[ObjectInfo],
+                  heading_rad: float, now: Pose2D) -> Stance:
+        """The stance facing ``heading_rad`` with the arm's shoulder straight behind the object
+        (horizontally), kept clear of the object and of ``in_the_way`` (what it stands on)."""
+        toward = np.array([np.cos(heading_rad), np.sin(heading_rad)])  # shoulder -> object
         centre = np.asarray(target.position_base_m, dtype=float)
-        toward = centre[:2] - arm.shoulder_odom_m(base)[:2]
-        toward /= max(float(np.linalg.norm(toward)), 1e-9)
-        # centre to the box's side along `toward` (the object's own axes)
-        c, s = np.cos(target.yaw_rad), np.sin(target.yaw_rad)
-        local = np.abs([c * toward[0] + s * toward[1], -s * toward[0] + c * toward[1]])
-        half = 0.5 * np.asarray(target.size_m[:2], dtype=float)
-        to_side_m = float(min(h / max(u, 1e-9) for h, u in zip(half, local, strict=True)))
-        xy = centre[:2] - (to_side_m + self.touch_gap_m) * toward
-        return np.array([xy[0], xy[1], centre[2]])
+        to_side_m = footprint_exit_m(target, centre[:2], -toward)
+        hand_m = np.array([*(centre[:2] - (to_side_m + self.touch_gap_m) * toward), centre[2]])
+        shoulder_x, shoulder_y, shoulder_z = arm.shoulder_base_m
+        rise_m = centre[2] - shoulder_z
+        # horizontal shoulder -> object centre: the body's front clearance_m off whatever
+        # sticks out farthest toward it along the shoulder's line ...
+        in_way_m = max(footprint_exit_m(o, centre[:2], -toward) for o in [target, *in_the_way])
+        closest_m = in_way_m + self.body_front_m + self.clearance_m - shoulder_x
+        # ... or farther, when the hand would be closer than comfortable
+        comfortable_m = to_side_m + self.touch_gap_m + np.sqrt(
+            max(self.settings.comfortable_m ** 2 - rise_m ** 2, 0.0))
+        along_m = max(closest_m, comfortable_m)
+        c, s = toward
+        base_xy = centre[:2] - along_m * toward - np.array([c * shoulder_x - s * shoulder_y,
+                                                            s * shoulder_x + c * shoulder_y])
+        base = Pose2D(float(base_xy[0]), float(base_xy[1]), wrap_angle(heading_rad))
+        travel_m = float(np.linalg.norm(base_xy - now.xy_m)) + self.TURN_LEVER_M * abs(
+            wrap_angle(heading_rad - now.yaw_rad))
+        return Stance(arm, base, hand_m,
+                      float(np.hypot(along_m - to_side_m - self.touch_gap_m, rise_m)), travel_m)
 
-    def best_arm(self, target: ObjectInfo, base: Pose2D) -> tuple[ArmReach, np.ndarray, float]:
-        """The hand whose shoulder is nearest its target point, that point, the distance."""
-        options = []
-        for arm in self.arms:
-            point = self.hand_target(arm, target, base)
-            options.append((float(np.linalg.norm(point - arm.shoulder_odom_m(base))), arm, point))
-        distance_m, arm, point = min(options, key=lambda o: o[0])
-        return arm, point, distance_m
+    def headings(self, arm: ArmReach, boxes: list[ObjectInfo], now: Pose2D) -> list[float]:
+        """Stance headings worth trying: the one that lines this arm's shoulder up with the
+        object from where the robot is (the least walking), and square to each side of the
+        object's and its support's boxes that faces the robot's side (the least reaching in)."""
+        centre = boxes[0].position_base_m[:2]
+        offset = centre - now.xy_m
+        distance_m = float(np.linalg.norm(offset))
+        bearing = float(np.arctan2(offset[1], offset[0]))
+        lateral_m = float(arm.shoulder_base_m[1])
+        headings = [bearing - float(np.arcsin(lateral_m / distance_m))
+                    if distance_m > abs(lateral_m) else now.yaw_rad]
+        for box in boxes:
+            for quarter in range(4):
+                heading = wrap_angle(box.yaw_rad + quarter * np.pi / 2)
+                if abs(wrap_angle(heading - bearing)) < np.pi / 2 - 1e-6:
+                    headings.append(heading)
+        return headings
+
+    def plan_stance(self, target: ObjectInfo, world: WorldSnapshot) -> Stance:
+        """The best stance for the best arm: among those within the reach with the margin to
+        spare, the least travel; else among the least reaching (to a few mm), the least travel.
+        SkillError (with the measured reason) when the object is beyond every arm from every
+        stance."""
+        if target.kind == "landmark":
+            raise SkillError(f"{target.name} is a place on the map, not something to touch")
+        in_the_way = supports(target, world.objects)
+        options = [self.stance_at(arm, target, in_the_way, heading, world.base_pose)
+                   for arm in self.arms
+                   for heading in self.headings(arm, [target, *in_the_way], world.base_pose)]
+        feasible = [o for o in options if o.shoulder_to_hand_m <= self.reach_m(o.arm)]
+        if not feasible:
+            best = min(options, key=lambda o: o.shoulder_to_hand_m - self.reach_m(o.arm))
+            rise_m = float(target.position_base_m[2] - best.arm.shoulder_base_m[2])
+            reach_m = self.reach_m(best.arm)
+            if abs(rise_m) > reach_m:
+                where, too = ("above", "high") if rise_m > 0 else ("below", "low")
+                raise SkillError(f"{target.name} is {abs(rise_m):.2f} m {where} the shoulders, "
+                                 f"the arm reaches {reach_m:.2f} m: too {too} to reach from "
+                                 "anywhere")
+            raise SkillError(f"{target.name} is out of reach from anywhere the body fits: "
+                             f"{best.shoulder_to_hand_m:.2f} m from the {best.arm.frame} shoulder "
+                             f"at best, the arm reaches {reach_m:.2f} m")
+        roomy = [o for o in feasible
+                 if o.shoulder_to_hand_m <= self.reach_m(o.arm) - self.settings.stance_margin_m]
+        if not roomy:
+            def excess_m(o: Stance) -> float:
+                return o.shoulder_to_hand_m - self.reach_m(o.arm)
+            least_m = min(excess_m(o) for o in feasible)
+            roomy = [o for o in feasible if excess_m(o) < least_m + 0.005]
+        return min(roomy, key=lambda o: o.travel_m)
 
     def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
         ok, why = self.standing(world)
         if not ok:
             return 0.0, why
         target = bound["object"]
-        if target.kind == "landmark":
-            return 0.0, f"{target.name} is a place on the map, not something to touch"
-        arm, _, distance_m = self.best_arm(target, world.base_pose)
-        reach_m = self.reach_fraction * arm.length_m
-        if distance_m > reach_m:
-            return 0.0, (f"{target.name} is {distance_m:.2f} m from the {arm.frame} shoulder, "
-                         f"the arm reaches {reach_m:.2f} m: walk closer first")
+        try:
+            stance = self.plan_stance(target, world)
+        except SkillError as exc:
+            return 0.0, str(exc)
+        walk_m = float(np.linalg.norm(stance.base.xy_m - world.base_pose.xy_m))
+        if walk_m > self.settings.approach_radius_m:
+            return 0.0, (f"{target.name}: the {stance.arm.frame} reaches it from {walk_m:.2f} m "
+                         f"away, more than a {self.settings.approach_radius_m:.2f} m approach: "
+                         "walk closer first")
         score, why = self.target_affordance(target)
-        return score, f"{why}, {distance_m:.2f} m from the {arm.frame} shoulder"
+        return score, (f"{why}; a {walk_m:.2f} m approach, then "
+                       f"{stance.shoulder_to_hand_m:.2f} m from the {stance.arm.frame} shoulder")
 
-    def stages(self, args: dict[str, str], world: WorldSnapshot) -> list[Stage]:
-        bound = self.check_args(args, world)
-        score, why = self._affordance(bound, world)
-        if score <= 0.0:
-            raise SkillError(why)
-        arm, point, _ = self.best_arm(bound["object"], world.base_pose)
-        back = point[:2] - arm.shoulder_odom_m(world.base_pose)[:2]
+    def _stages_from(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> list[Stage]:
+        stance = self.plan_stance(bound["object"], world)
+        point = stance.hand_target_m
+        back = point[:2] - stance.arm.shoulder_odom_m(stance.base)[:2]
         back *= self.approach_back_m / max(float(np.linalg.norm(back)), 1e-9)
         approach = np.array([*(point[:2] - back), point[2] + self.approach_lift_m])
-        return [Stage(name, tool_pose_base=pin.SE3(np.eye(3), p), frame=arm.frame,
-                      orientation_weight=0.0, max_linear_speed_mps=self.speed_mps)
-                for name, p in (("approach", approach), ("touch", point))]
+        base = stance.base
+        return [Stage("stance", stand_at=(base.x_m, base.y_m, base.yaw_rad)),
+                *(Stage(name, tool_pose_base=pin.SE3(np.eye(3), p), frame=stance.arm.frame,
+                        orientation_weight=0.0, max_linear_speed_mps=self.speed_mps)
+                  for name, p in (("approach", approach), ("touch", point)))]
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
-        raise NotImplementedError("stages() needs the robot's pose")
+        raise NotImplementedError("reach plans from the robot's pose: stages()")
 
 
 LEGGED_SKILL_TYPES: dict[str, type[LeggedSkill]] = {
@@ -312,7 +540,8 @@ def make_legged_skills(names: list[str], profile: dict) -> list[LeggedSkill]:
         if name == "reach":
             robot = RobotModel.from_profile(profile)
             arms = [ArmReach.from_model(robot, profile, f) for f in reach_frames(profile)]
-            skills.append(ReachSkill(body_front_m, clearance_m, arms))
+            skills.append(ReachSkill(body_front_m, clearance_m, arms,
+                                     ReachSettings.from_profile(profile)))
         else:
             skills.append(LEGGED_SKILL_TYPES[name](body_front_m, clearance_m))
     return skills

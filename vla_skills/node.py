@@ -32,7 +32,7 @@ from vla_skills.base import (
     WorldSnapshot,
 )
 from vla_skills.catalog import make_skills
-from vla_skills.legged import WalkLimits, turn_command, walk_command
+from vla_skills.legged import PoseApproach, WalkLimits, turn_command, walk_command
 from vla_skills.world_model import objects_from_msg, yaw_of
 from vla_stack.action import ExecuteSkill
 from vla_stack.msg import (
@@ -47,6 +47,7 @@ from vla_stack.srv import QueryAffordance
 HOLDING_MIN_OPENING_M = 0.004   # fingers stopped this far apart: something is between them
 DRIVE_RATE_HZ = 20.0            # /cmd_vel from the walk / turn loop
 STALL_S = 6.0                   # walking without getting closer for this long: failed
+STANCE_S = 30.0                 # onto a stance: move-settle-look takes a few rounds (~4 s each)
 UPRIGHT_MAX_TILT = math.radians(45.0)
 
 
@@ -82,6 +83,7 @@ class SkillServerNode(Node):
         self.joint_positions: dict[str, float] = {}
         self.joint_velocities: dict[str, float] = {}
         self.wbc_tasks: dict[str, object] = {}
+        self.wbc_mode = ""                        # the controller's (walking, stand, ...)
         self.held_object: str | None = None
         self.base_pose: Pose2D | None = None      # floating base, from /odom
         self.base_speed_mps = 0.0
@@ -174,6 +176,7 @@ class SkillServerNode(Node):
     def on_wbc_state(self, msg: WholeBodyState) -> None:
         with self.state_lock:
             self.wbc_tasks = {t.name: t for t in msg.tasks}
+            self.wbc_mode = msg.mode
             self.state_lock.notify_all()
 
     def snapshot(self) -> WorldSnapshot:
@@ -258,7 +261,8 @@ class SkillServerNode(Node):
             self.busy.release()
 
     def run_stage(self, stage: Stage, args: dict[str, str], goal_handle) -> None:
-        if stage.walk_target_xy_m is not None or stage.face_xy_m is not None:
+        if (stage.walk_target_xy_m is not None or stage.face_xy_m is not None
+                or stage.stand_at is not None):
             self.drive(stage, goal_handle)
             return
         stamp = self.get_clock().now().to_msg()
@@ -321,13 +325,17 @@ class SkillServerNode(Node):
         """Walk to / turn to face a point, closing the loop on /odom at DRIVE_RATE_HZ (sim time):
         a go-to law (vla_skills.legged) sends /cmd_vel until the base arrives and stops."""
         limits = self.walk_limits
-        target = np.asarray(stage.walk_target_xy_m or stage.face_xy_m, dtype=float)
+        target = np.asarray(stage.walk_target_xy_m or stage.face_xy_m or stage.stand_at[:2],
+                            dtype=float)
         with self.state_lock:
             start = self.base_pose
         if start is None:
             raise SkillError("no odometry: cannot walk")
         distance_m = float(np.linalg.norm(target - start.xy_m))
-        timeout_s = 15.0 + 3.0 * distance_m / limits.max_speed_mps
+        approach = None if stage.stand_at is None else PoseApproach(Pose2D(*stage.stand_at),
+                                                                    limits)
+        timeout_s = 15.0 + 3.0 * distance_m / limits.max_speed_mps + (
+            0.0 if approach is None else STANCE_S)
         deadline = self.get_clock().now() + Duration(seconds=timeout_s)
         best_m, best_at = math.inf, self.get_clock().now()
 
@@ -338,13 +346,17 @@ class SkillServerNode(Node):
             now = self.get_clock().now()
             if now > deadline:
                 raise SkillError(f"not there after {timeout_s:.0f} s")
-            if stage.walk_target_xy_m is not None:
+            if approach is not None:
+                twist, left, arrived = approach.update(
+                    self.base_pose, now.nanoseconds * 1e-9,
+                    at_rest=self.base_speed_mps < 0.05 and self.wbc_mode != "walking")
+            elif stage.walk_target_xy_m is not None:
                 twist, left = walk_command(self.base_pose, target, stage.stop_distance_m, limits)
                 arrived = left < limits.arrive_tolerance_m
             else:
                 twist, left = turn_command(self.base_pose, target, limits)
                 arrived = abs(left) < limits.face_tolerance_rad
-            if abs(left) < best_m - 0.02:
+            if abs(left) < best_m - 0.02 or approach is not None:  # the stance: the timeout
                 best_m, best_at = abs(left), now
             elif (now - best_at).nanoseconds > STALL_S * 1e9:
                 raise SkillError(f"no progress for {STALL_S:.0f} s ({left:+.2f} still to go)")

@@ -14,9 +14,15 @@ sound only while the body moves as planned relative to the feet; what makes that
   joint states at the control rate, it destabilises on 100 Hz ones).
 The speed is closed through the footsteps: the integral of the measured velocity error (/odom
 twist, averaged over a stride) is added to the twist the steps are planned for.
-Standing is walking with a zero command. A push is taken by the ankle strategy: the stiff legs
-keep the body rigid over the feet, which recovers while the capture point stays inside the
-support polygon (documented limit in test_humanoid_walking.py); there is no capture stepping.
+Standing is walking with a zero command. Sitting (posture "sit", when the profile has a
+`locomotion.sit` section) is a balanced squat: the pelvis lowered by `pelvis_drop_m` and pitched
+forward by `torso_lean_rad` (which keeps the ankles off their dorsiflexion limit), on a min-jerk
+ramp over `transition_s`, the feet where they stand and the CoM kept over the midpoint of the
+soles by the same preview plan as standing; no steps are taken while sitting or on the way (a
+walk command is ignored until the robot has stood up again, as the quadruped does).
+A push is taken by the ankle strategy: the stiff legs keep the body rigid over the feet, which
+recovers while the capture point stays inside the support polygon (documented limit in
+test_humanoid_walking.py); there is no capture stepping.
 
 Frames: the plan lives in a "walk frame" fixed to the floor where the walker started (its
 origin under the pelvis, its yaw the IMU's); nothing is compared with absolute odometry, so its
@@ -59,6 +65,18 @@ from vla_controller.locomotion.humanoid_preview import (
 # one state and one target type for every legged robot, so the node treats them alike
 from vla_controller.locomotion.quadruped import JointTargets
 from vla_controller.locomotion.quadruped import QuadrupedState as LeggedState
+from vla_controller.trajectory import min_jerk
+
+POSTURE_DEPTH = {"stand": 0.0, "sit": 1.0}  # 0: walking height, upright; 1: the profile's squat
+
+
+@dataclass(frozen=True)
+class SitConfig:
+    """The profile's `locomotion.sit:` section: the low rest posture."""
+
+    pelvis_drop_m: float   # below pelvis_height_m
+    torso_lean_rad: float  # pelvis pitched forward (positive: nose down)
+    transition_s: float    # stand <-> sit, the whole way
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,7 @@ class WalkingConfig:
     tilt_gain: float
     velocity_gain: float
     max_velocity_correction: float
+    sit: SitConfig | None = None  # None: this robot only stands
 
     @classmethod
     def from_profile(cls, profile: Mapping[str, Any]) -> WalkingConfig:
@@ -104,7 +123,10 @@ class WalkingConfig:
                  float(loco["max_acceleration"]["angular"])),
                 float(prev["dt_s"]), float(prev["horizon_s"]), float(prev["q_zmp"]),
                 float(prev["r_jerk"]), float(stab["servo_gain"]), float(stab["tilt_gain"]),
-                float(stab["velocity_gain"]), float(stab["max_velocity_correction"]))
+                float(stab["velocity_gain"]), float(stab["max_velocity_correction"]),
+                None if loco.get("sit") is None else SitConfig(
+                    float(loco["sit"]["pelvis_drop_m"]), float(loco["sit"]["torso_lean_rad"]),
+                    float(loco["sit"]["transition_s"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad `locomotion:` section: {exc!r}") from exc
         s = cfg.steps
@@ -118,6 +140,11 @@ class WalkingConfig:
                 and min(cfg.servo_gain, cfg.tilt_gain, cfg.velocity_gain,
                         cfg.max_velocity_correction) >= 0):
             raise ValueError(f"`locomotion:` values out of range: {cfg}")
+        sit = cfg.sit
+        if sit is not None and not (0 < sit.pelvis_drop_m < cfg.pelvis_height_m
+                                    and 0 <= sit.torso_lean_rad < math.pi / 2
+                                    and sit.transition_s > 0):
+            raise ValueError(f"`locomotion.sit:` values out of range: {sit}")
         return cfg
 
 
@@ -175,6 +202,11 @@ class HumanoidWalking:
                                    self.config.preview_r_jerk)
         self.omega_rad_s = math.sqrt(GRAVITY_M_S2 / com_height)
         self.preview = PreviewController(self.gains)
+        self.postures: tuple[str, ...] = ("stand",) if self.config.sit is None else \
+            ("stand", "sit")
+        if self.config.sit is not None:
+            self._check_sit_pose()
+        self._posture = "stand"
         self._started = False
 
     # ----- set-up -----
@@ -200,6 +232,26 @@ class HumanoidWalking:
         com = pin.centerOfMass(self.model, self._data, self._pin_q(q, np.zeros(3), np.eye(3)))
         return float(com[2] + z)
 
+    def _check_sit_pose(self) -> None:
+        """The squat must be within the legs' reach and joint limits (feet under the hips, the
+        pelvis where the CoM is over them), or the profile is refused at start-up."""
+        sit = self.config.sit
+        z = self.config.pelvis_height_m - sit.pelvis_drop_m
+        R_lean = _rot_y(sit.torso_lean_rad)
+        q, pelvis = self._default_q.copy(), np.array([0.0, 0.0, z])
+        for _ in range(4):  # the CoM offset depends on the legs' pose: a few rounds settle it
+            pelvis[:2] = -self._com_offset(q, R_lean)[:2]
+            ok = True
+            for side in self.LEGS:
+                leg = self.legs[side]
+                q[self._leg_index[side]], ok_side = leg_ik(
+                    leg, R_lean, pelvis, np.eye(3), np.array([0.0, leg.hip_base_m[1], 0.0]))
+                ok = ok and ok_side
+        if not ok:
+            raise ValueError(f"locomotion.sit: a pelvis {z:.3f} m high pitched "
+                             f"{sit.torso_lean_rad} rad is out of the legs' reach or limits "
+                             "(less drop or more lean)")
+
     def reset(self, state: LeggedState) -> None:
         """Start from the measured state: feet where they are, CoM at rest where it is."""
         q = self._joint_vector(state.joint_positions_rad)
@@ -224,7 +276,9 @@ class HumanoidWalking:
         self._pelvis_z = -min(self._data.oMf[f].translation[2]
                               for f in self._sole_frames.values())
         self._q_prev = q.copy()
-        self._com_offset_base = self._com_offset(q)
+        self._depth = 0.0  # 0 standing .. 1 sitting (POSTURE_DEPTH)
+        self._posture_ramp: tuple[float, float, float, float] | None = None  # t0, from, to, s
+        self._com_offset_base = self._com_offset(q, np.eye(3))
         self._velocity_avg = np.zeros(2)
         self._step_twist = np.zeros(3)  # the twist the current step was planned for
         self._velocity_correction = np.zeros(2)
@@ -238,10 +292,11 @@ class HumanoidWalking:
                              f"joint_names order, got {values!r}")
         return q
 
-    def _com_offset(self, joint_q: np.ndarray) -> np.ndarray:
-        """CoM in the pelvis frame for these joints (pelvis level at the origin)."""
+    def _com_offset(self, joint_q: np.ndarray, R_pelvis_heading: np.ndarray) -> np.ndarray:
+        """CoM relative to the pelvis, in the heading frame, for these joints and the pelvis
+        rotated by R_pelvis_heading (its planned lean) at the origin."""
         return pin.centerOfMass(self.model, self._data,
-                                self._pin_q(joint_q, np.zeros(3), np.eye(3))).copy()
+                                self._pin_q(joint_q, np.zeros(3), R_pelvis_heading)).copy()
 
     def _midpoint(self) -> np.ndarray:
         return (self._feet["left"].xy_world_m + self._feet["right"].xy_world_m) / 2
@@ -392,26 +447,31 @@ class HumanoidWalking:
         if v_base.shape != (3,) or not np.all(np.isfinite(v_base)):
             raise ValueError(f"base linear velocity must be 3 finite numbers, got {v_base!r}")
         self._time_s += dt_s
+        if not (self._posture == "stand" and self._depth == 0.0 and self._posture_ramp is None):
+            cmd = np.zeros(3)  # sitting or on the way: no steps (stand up first)
         self._advance_steps(self._corrected_twist(cmd, R_base @ v_base, dt_s))
+        self._move_posture()
         self._run_preview()
         com_ref = self.preview.interpolate(self._time_s - (self._preview_time_s
                                                            - self.gains.dt_s))
         feet = self._feet_now()
         yaw = _mean_angle(feet["left"][1], feet["right"][1])
         R_yaw = _rot_z(yaw)
-        tilt = _tilt_correction(R_base, self.config.tilt_gain)
-        R_pelvis = R_yaw @ tilt
+        sit = self.config.sit
+        R_lean = np.eye(3) if sit is None else _rot_y(self._depth * sit.torso_lean_rad)
+        tilt = _tilt_correction(R_base, R_lean, self.config.tilt_gain)
+        R_pelvis = R_yaw @ tilt @ R_lean
         target_z = self.config.pelvis_height_m
         step_z = self.config.pelvis_height_rate_m_s * dt_s
         self._pelvis_z += min(max(target_z - self._pelvis_z, -step_z), step_z)
         pelvis = np.array([*com_ref[0], 0.0]) - R_yaw @ self._com_offset_base
-        pelvis[2] = self._pelvis_z
+        pelvis[2] = self._pelvis_z - (0.0 if sit is None else self._depth * sit.pelvis_drop_m)
         q = self._default_q.copy()
         for side in self.LEGS:
             xyz, foot_yaw, _, _ = feet[side]
             q[self._leg_index[side]], _ = leg_ik(self.legs[side], R_pelvis, pelvis,
                                                  _rot_z(foot_yaw), xyz)
-        self._com_offset_base = self._com_offset(q)
+        self._com_offset_base = self._com_offset(q, R_lean)
         velocity = (q - self._q_prev) / dt_s
         self._q_prev = q
         com_accel = np.array([*com_ref[2], 0.0])
@@ -480,6 +540,45 @@ class HumanoidWalking:
     def walking(self) -> bool:
         return self._walking
 
+    # ----- postures -----
+    def set_posture(self, posture: str) -> None:
+        """'stand' or 'sit' (if the profile has `locomotion.sit`). Sitting down waits for the
+        walk to stop; a change asked for mid-way starts once the current one is complete."""
+        if posture not in self.postures:
+            raise ValueError(f"posture {posture!r} not available; this robot has "
+                             f"{list(self.postures)}")
+        self._posture = posture
+
+    @property
+    def posture(self) -> str:
+        return self._posture
+
+    @property
+    def posture_reached(self) -> bool:
+        return (self._started and not self._walking and self._posture_ramp is None
+                and self._depth == POSTURE_DEPTH[self._posture])
+
+    @property
+    def pelvis_height_m(self) -> float:
+        """The planned pelvis height above the soles now."""
+        drop = 0.0 if self.config.sit is None else self._depth * self.config.sit.pelvis_drop_m
+        return self._pelvis_z - drop
+
+    def _move_posture(self) -> None:
+        """Step the stand <-> sit ramp (min-jerk in the depth, so pelvis and lean start and
+        stop without a jerk); start one once the feet are square and the goal differs."""
+        target = POSTURE_DEPTH[self._posture]
+        if self._posture_ramp is None:
+            if self._walking or self._depth == target:
+                return
+            duration_s = self.config.sit.transition_s * abs(target - self._depth)
+            self._posture_ramp = (self._time_s, self._depth, target, duration_s)
+        t0, start, end, duration_s = self._posture_ramp
+        s, _ = min_jerk((self._time_s - t0) / duration_s)
+        self._depth = start + (end - start) * s
+        if s >= 1.0:
+            self._depth, self._posture_ramp = end, None
+
     def feet(self) -> dict[str, Footstep]:
         """Where each foot stands (the swinging one: where it took off)."""
         return dict(self._feet)
@@ -495,13 +594,20 @@ def _mean_angle(a_rad: float, b_rad: float) -> float:
     return wrap_angle(a_rad + wrap_angle(b_rad - a_rad) / 2)
 
 
-def _tilt_correction(R_base_world: np.ndarray, gain: float) -> np.ndarray:
-    """Pelvis rotation (in its heading frame) that leans against the measured roll/pitch.
+def _rot_y(pitch_rad: float) -> np.ndarray:
+    c, s = math.cos(pitch_rad), math.sin(pitch_rad)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _tilt_correction(R_base_world: np.ndarray, R_planned_heading: np.ndarray,
+                     gain: float) -> np.ndarray:
+    """Pelvis rotation (in its heading frame) that leans against the measured roll/pitch beyond
+    the planned one (R_planned_heading: the pelvis in its heading frame, e.g. a squat's lean).
     The tilt is read in the base's own measured heading, so a yaw difference between the plan
     and the IMU (feet slipping in yaw) cannot turn a roll into a pitch."""
     if gain == 0.0:
         return np.eye(3)
-    R_local = _rot_z(_yaw_of(R_base_world)).T @ R_base_world
+    R_local = _rot_z(_yaw_of(R_base_world)).T @ R_base_world @ R_planned_heading.T
     tilt_vec = pin.log3(R_local)
     tilt_vec[2] = 0.0
     return pin.exp3(-gain * tilt_vec)
