@@ -3,7 +3,7 @@ infeasible requests that move nothing, ambiguity left to the real LM and reporte
 and hostile object names treated as data. Real MiniLM and SmolLM2; the robot is `TableRobot`."""
 
 import pytest
-from test_saycan import PICK, PLACE, TableRobot
+from test_saycan import FIELD, PICK, PLACE, TURN, WALK, FieldRobot, TableRobot, profile_planner
 
 from vla_planner.embedder import MiniLMEmbedder
 from vla_planner.grounding import (
@@ -217,6 +217,55 @@ def test_compound_nouns_and_cones(grounder):
     assert parse_mentions("walk to the charging dock now")[0].noun == "charging dock"
     grounding = grounder.ground("walk to the red cone, then to the charging dock", field)
     assert [r.matches for r in grounding.resolutions] == [("red_cone",), ("charging_dock",)]
+
+
+# the legged fields as perception describes them: cones are cylinders, the pedestal a box
+QUADRUPED_FIELD = [ObjectRef("red_cylinder", "red cylinder", "graspable"),
+                   ObjectRef("blue_ball", "blue ball", "graspable"),
+                   ObjectRef("yellow_box", "yellow box", "graspable"),
+                   ObjectRef("green_cylinder", "green cylinder", "graspable"),
+                   ObjectRef("doorway", "doorway", "landmark"),
+                   ObjectRef("charging_dock", "charging dock", "landmark")]
+HUMANOID_FIELD = [ObjectRef("red_cylinder", "red cylinder", "graspable"),
+                  ObjectRef("blue_ball", "blue ball", "graspable"),
+                  ObjectRef("yellow_box", "yellow box", "graspable"),
+                  ObjectRef("green_cube", "green cube", "graspable"),
+                  ObjectRef("kitchen_table", "kitchen table", "landmark")]
+
+
+@pytest.mark.parametrize("scene, instruction, expected", [
+    (QUADRUPED_FIELD, "trot to the red pylon", ("red_cylinder",)),
+    (HUMANOID_FIELD, "walk up to the red pylon", ("red_cylinder",)),
+    (HUMANOID_FIELD, "walk to the yellow pedestal", ("yellow_box",)),
+    (QUADRUPED_FIELD, "walk to the yellow crate", ("yellow_box",)),
+    (QUADRUPED_FIELD, "walk to the traffic cone", ("green_cylinder", "red_cylinder")),
+    (QUADRUPED_FIELD, "go to the blue sphere", ("blue_ball",)),
+    (QUADRUPED_FIELD, "go to the dock", ("charging_dock",)),  # by similarity
+])
+def test_shape_synonyms_name_the_perceived_shapes(grounder, scene, instruction, expected):
+    assert [r.matches for r in grounder.ground(instruction, scene).resolutions] == [expected]
+
+
+@pytest.mark.parametrize("scene, instruction", [
+    (QUADRUPED_FIELD, "walk to the purple cone"),
+    (QUADRUPED_FIELD, "go to the kitchen table"),
+    (HUMANOID_FIELD, "go to the charging dock"),
+    (QUADRUPED_FIELD, "walk to the yellow bag"),   # "a bag" was 0.52 to "a box" alone
+    (QUADRUPED_FIELD, "walk to the bed"),
+    (HUMANOID_FIELD, "walk to the green pedestal"),  # the green thing is a cube
+])
+def test_legged_requests_for_absent_things_stay_unresolved(grounder, scene, instruction):
+    assert grounder.ground(instruction, scene).unresolved
+
+
+def test_pylon_task_walks_to_the_cylinder(planner, grounder):
+    planner = profile_planner(planner.backend, "quadruped")
+    scope = TaskScope(grounder.ground("trot to the red pylon", FIELD))
+    assert scope.lm_instruction("trot to the red pylon") == "trot to the red cylinder"
+    robot = FieldRobot([WALK, TURN])
+    result = run_task("trot to the red pylon", planner, robot.state, robot.execute, scope=scope,
+                      affordance_reason=robot.reason)
+    assert result.outcome == "success" and robot.executed == ["walk to the red cylinder"]
 
 
 def test_objects_seen_after_grounding_stay_usable_but_unnamed_ones_do_not(grounder):

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from vla_bringup.profile import load_profile
 from vla_planner.lm_backend import TransformersBackend
 from vla_planner.prompt import (
     DONE_CANDIDATE,
@@ -19,6 +20,7 @@ from vla_planner.prompt import (
     make_candidates,
 )
 from vla_planner.saycan import SayCanPlanner, StepResult, TaskCancelledError, run_task
+from vla_skills.base import ALREADY_DONE
 
 TASK = "put the red cube in the blue bin"
 PICK = SkillSpec("pick", "pick up the {object}", {"object": "graspable"})
@@ -282,7 +284,8 @@ def test_length_normalised_say_is_per_token(backend, planner):
 def test_done_by_elimination_is_reported_as_stuck(planner):
     """After the pick, if the place cannot run (say, the held cube lost from view), every step
     the LM prefers to `done` is impossible and `done` wins only by elimination: that is a
-    failure, not a success (measured: the LM's favourite is then another pick)."""
+    failure, not a success (measured: the LM's favourite is then another pick). The pick's
+    reason ("already holds") is not the skills' already-done signal."""
     robot = TableRobot()
 
     def state():
@@ -292,6 +295,98 @@ def test_done_by_elimination_is_reported_as_stuck(planner):
                            for c, a in zip(candidates, affordances, strict=True)]
         return candidates, affordances
 
-    result = run_task(TASK, planner, state, robot.execute, max_steps=4)
+    def reason(candidate: Candidate) -> str:
+        if candidate.skill == "pick" and robot.held is not None:
+            return f"the gripper already holds {robot.held}"
+        return "the held cube is not in view" if candidate.skill == "place" else "reachable"
+
+    result = run_task(TASK, planner, state, robot.execute, max_steps=4,
+                      affordance_reason=reason)
     assert texts_of(result) == ["pick up the red cube", "done"]
     assert result.outcome == "failure" and result.reason.startswith("stuck")
+
+
+# ---- legged robots: a step whose effect already holds ---------------------------------------
+WALK = SkillSpec("walk_to", "walk to the {target}", {"target": "any"})
+TURN = SkillSpec("turn", "turn to face the {target}", {"target": "any"})
+REACH = SkillSpec("reach", "reach for the {object}", {"object": "any"})
+FIELD = [ObjectRef("red_cylinder", "red cylinder", "graspable"),
+         ObjectRef("blue_ball", "blue ball", "graspable"),
+         ObjectRef("green_cube", "green cube", "graspable"),
+         ObjectRef("doorway", "doorway", "landmark")]
+
+
+class FieldRobot:
+    """A legged robot on a field, as its skills describe it: a walk gets it to an object, a walk
+    to where it already is is "already done" (low affordance, ALREADY_DONE reason, as the legged
+    skills give), a reach needs the object within arm's length (here: never)."""
+
+    def __init__(self, skills: list[SkillSpec]) -> None:
+        self.at: str | None = None
+        self.candidates = make_candidates(skills, FIELD)
+        self.executed: list[str] = []
+
+    def affordance(self, candidate: Candidate) -> tuple[float, str]:
+        target = next(iter(candidate.args.values()), None)
+        if candidate.is_done:
+            return 1.0, ""
+        if candidate.skill == "walk_to" and target == self.at:
+            return 0.05, f"{ALREADY_DONE} at {target} (+0.04 m)"
+        if candidate.skill == "reach":
+            return 0.0, f"{target} is 0.9 m from the shoulder, the arm reaches 0.4 m"
+        return 0.9, f"{target} in view"
+
+    def state(self) -> tuple[list[Candidate], list[float]]:
+        return self.candidates, [self.affordance(c)[0] for c in self.candidates]
+
+    def reason(self, candidate: Candidate) -> str:
+        return self.affordance(candidate)[1]
+
+    def execute(self, candidate: Candidate) -> StepResult:
+        self.executed.append(candidate.text)
+        if candidate.skill == "walk_to":
+            self.at = candidate.args["target"]
+        return StepResult(True)
+
+
+def profile_planner(backend, robot: str) -> SayCanPlanner:
+    return SayCanPlanner(backend, PromptBuilder.from_config(load_profile(robot)["planner_prompt"]))
+
+
+def test_done_after_arriving_is_success(backend):
+    """Measured: after "walk to the blue ball" succeeded, the LM's favourite next step is the
+    same walk; the skill says it is already done, so the `done` that wins is the task's end."""
+    planner = profile_planner(backend, "quadruped")
+    robot = FieldRobot([WALK, TURN])
+    result = run_task("go to the blue ball", planner, robot.state, robot.execute,
+                      affordance_reason=robot.reason)
+    assert result.outcome == "success" and texts_of(result) == ["walk to the blue ball", "done"]
+    # without the skills' reasons the same run looks stuck on the walk
+    robot = FieldRobot([WALK, TURN])
+    result = run_task("go to the blue ball", planner, robot.state, robot.execute)
+    assert texts_of(result) == ["walk to the blue ball", "done"]
+    assert result.outcome == "failure" and "'walk to the blue ball'" in result.reason
+
+
+def test_a_step_already_done_does_not_hide_an_impossible_one(backend):
+    """After walking to the cube the LM wants the reach (measured), which cannot run: stuck,
+    although the walk it would otherwise repeat is already done."""
+    planner = profile_planner(backend, "humanoid")
+    robot = FieldRobot([WALK, TURN, REACH])
+    result = run_task("reach for the green cube", planner, robot.state, robot.execute,
+                      affordance_reason=robot.reason)
+    assert texts_of(result) == ["walk to the green cube", "done"]
+    assert result.outcome == "failure"
+    assert result.reason.startswith("stuck") and "reach for the green cube" in result.reason
+
+
+@pytest.mark.parametrize("robot", ["quadruped", "humanoid"])
+def test_a_task_of_two_places_visits_both(backend, robot):
+    """Measured before the profiles had a two-place example: after the first walk the LM chose
+    `done` (-1.5) over the second walk (-3.0)."""
+    planner = profile_planner(backend, robot)
+    field = FieldRobot([WALK, TURN])
+    result = run_task("walk to the blue ball and then to the red cylinder", planner, field.state,
+                      field.execute, affordance_reason=field.reason)
+    assert result.outcome == "success"
+    assert texts_of(result) == ["walk to the blue ball", "walk to the red cylinder", "done"]

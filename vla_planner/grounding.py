@@ -3,9 +3,10 @@
 The instruction's object references ("the red block", "all the red things", "the box") are
 parsed into mentions; each is matched against perception's objects: colour words exactly (the
 palette is closed, and sentence embeddings barely tell "red" from "purple"), the head noun by
-MiniLM similarity ("block" ~ cube, "container" ~ bin). A mention that matches nothing makes the
-task infeasible before anything moves; one that matches several is ambiguous and left to the
-language model's score (and reported). Candidates are then restricted to the matched objects and
+perception's shape words and their synonyms ("pylon" ~ cylinder), else by MiniLM similarity
+("bucket" ~ bin). A mention that matches nothing makes the task infeasible before anything
+moves; one that matches several is ambiguous and left to the language model's score (and
+reported). Candidates are then restricted to the matched objects and
 to the deny-list, so the planner can only act on what the instruction names.
 
 Object names and descriptions are data: they never reach the prompt's instruction lines, only
@@ -45,10 +46,12 @@ PHRASE_BREAKS = frozenset({
     "and", "then", "or", "up", "down", "over", "under", "behind", "please", "it", "them",
     "that", "which", "is", "are", "so", "away", "off", "out", "there", "here", "too", "as",
     "now", "first", "carefully", "gently", "quickly", "again", "for", "me", "back", "while"})
-# Perception's shape words with a synonym each: "a cube block" embeds closer to "a brick" or
-# "a block" than "a cube" alone does (measured: see test_grounding).
-NOUN_GLOSSES = {"cube": "cube block", "bin": "bin container", "ball": "ball sphere",
-                "cylinder": "cylinder can cone", "box": "box"}
+# Perception's shape words and what people call such things: a synonym names the object as
+# the shape word does, and the gloss "a box crate pedestal" is what an unlisted word is compared
+# with. MiniLM barely knows "pylon" (0.18 to "a cylinder can cone") or "pedestal" (0.38 to "a
+# box"); the gloss also keeps "a bed" or "a bag" (0.52-0.54 to "a box") away (measured).
+SHAPE_SYNONYMS = {"cube": ("block",), "bin": ("container",), "ball": ("sphere",),
+                  "cylinder": ("can", "cone", "pylon"), "box": ("crate", "pedestal")}
 NOUN_THRESHOLD = 0.5     # cosine of "a <noun>" vs "a <object noun gloss>"; below: not that object
 NOUN_MARGIN = 0.1        # keep matches this close to the best one (a red cube AND a red box)
 _SAFE_WORDS = re.compile(r"[a-z][a-z0-9]*(?: [a-z0-9]+){0,3}")
@@ -266,12 +269,15 @@ class Grounder:
         self.margin = margin
 
     def noun_similarity(self, noun: str, object_nouns: Sequence[str]) -> np.ndarray:
-        """Cosine of the mention's noun to each object noun; 1 for the same word."""
-        exact = np.array([1.0 if n in _singulars(noun) else 0.0 for n in object_nouns])
+        """Cosine of the mention's noun to each object noun; 1 for the same word or a synonym
+        of it, also as the head of a compound ("traffic cone")."""
+        forms = _singulars(noun) | _singulars(noun.split()[-1])
+        exact = np.array([1.0 if forms & {n, *SHAPE_SYNONYMS.get(n, ())} else 0.0
+                          for n in object_nouns])
         if self.embedder is None or exact.all():
             return exact
-        glosses = [f"a {NOUN_GLOSSES.get(n, n)}" for n in object_nouns]
-        lemma = min(_singulars(noun), key=len) if noun not in NOUN_GLOSSES else noun
+        glosses = [f"a {' '.join((n, *SHAPE_SYNONYMS.get(n, ())))}" for n in object_nouns]
+        lemma = min(_singulars(noun), key=len) if noun not in SHAPE_SYNONYMS else noun
         vectors = self.embedder.embed([f"a {lemma}", *glosses])
         return np.maximum(exact, vectors[1:] @ vectors[0])
 

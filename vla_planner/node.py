@@ -303,6 +303,7 @@ class PlannerNode(Node):
         """Each skill's own service scores its candidates in one batch; silence scores 0."""
         timeout_s = float(self.get_parameter("affordance_timeout_s").value)
         values = [1.0 if c.is_done else 0.0 for c in candidates]
+        self.affordance_reasons.clear()  # this step's whys only: a silent skill has none
         by_skill: dict[str, list[int]] = {}
         for index, candidate in enumerate(candidates):
             if not candidate.is_done:
@@ -484,7 +485,8 @@ class PlannerNode(Node):
                     on_step=on_step, on_choice=on_choice,
                     is_cancelled=lambda: goal_handle.is_cancel_requested or self.estopped,
                     min_affordance=float(self.get_parameter("min_affordance").value),
-                    scope=scope)
+                    scope=scope,
+                    affordance_reason=lambda c: self.affordance_reasons.get(c.text, ""))
             except PerceptionSilent as exc:
                 outcome = TaskResult("failure", (), str(exc))
             except Exception as exc:  # noqa: BLE001 - the task ends, the node stays up

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from vla_planner.grounding import TaskScope
 from vla_planner.lm_backend import ScoringBackend
 from vla_planner.prompt import Candidate, HistoryItem, PromptBuilder, clean_instruction
+from vla_skills.base import ALREADY_DONE
 
 OUTCOMES = ("success", "failure", "infeasible", "aborted")
 
@@ -130,6 +131,18 @@ def validate_candidates(
     return values
 
 
+def wanted_next(ranking: Sequence[ScoredCandidate],
+                affordance_reason: Callable[[Candidate], str] | None) -> ScoredCandidate:
+    """The language model's favourite among steps that would change something: after "walk to
+    the ball" succeeded it likes the same walk again, which the skill reports as already done;
+    that is not a step the task still needs."""
+    def holds(scored: ScoredCandidate) -> bool:
+        return affordance_reason is not None and not scored.candidate.is_done \
+            and affordance_reason(scored.candidate).startswith(ALREADY_DONE)
+
+    return max((s for s in ranking if not holds(s)), key=lambda s: s.say)
+
+
 def run_task(
     instruction: str,
     planner: SayCanPlanner,
@@ -142,6 +155,7 @@ def run_task(
     max_consecutive_failures: int = 3,
     min_affordance: float = 0.1,
     scope: TaskScope | None = None,
+    affordance_reason: Callable[[Candidate], str] | None = None,
 ) -> TaskResult:
     """The SayCan loop: observe, rank, execute the best, record the outcome, until `done`.
 
@@ -149,7 +163,9 @@ def run_task(
     on_choice(step_index, ranking) runs before executing; on_step after. Any callback may raise
     TaskCancelledError; is_cancelled is polled between steps. `scope` (grounding + deny-list)
     makes a task that names absent objects infeasible up front and removes every candidate
-    the task may not touch before the language model sees it.
+    the task may not touch before the language model sees it. affordance_reason(candidate)
+    is the skill's why for this step's affordance: a step whose effect already holds
+    (ALREADY_DONE) does not count as the language model's wanted next step when `done` wins.
     """
     clean_instruction(instruction)
     if max_steps < 1 or max_consecutive_failures < 1:
@@ -199,7 +215,7 @@ def run_task(
                 steps.append(ExecutedStep(best, done_result, planner_ms, tuple(ranking)))
                 if on_step is not None:
                     on_step(steps[-1])
-                favourite = max(ranking, key=lambda s: s.say)
+                favourite = wanted_next(ranking, affordance_reason)
                 if history and planner.use_affordances and not favourite.candidate.is_done \
                         and favourite.can < min_affordance:
                     # `done` won only because what the LM wants next cannot run: stuck, not done

@@ -83,6 +83,9 @@ NO_OBJECTS_YET = "no objects perceived yet"
 # The start of the reason while perception has been silent too long ("... 9.2 s"): old news about
 # the scene, which a planner should wait out (or give up on) rather than plan on.
 PERCEPTION_SILENT = "no perception for"
+# The start of the reason a skill gives when its effect already holds ("already done: at the
+# blue ball"): a planner may end with `done` after it, it is not stuck on it.
+ALREADY_DONE = "already done:"
 
 
 class SkillError(ValueError):
