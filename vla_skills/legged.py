@@ -14,6 +14,7 @@ import pinocchio as pin
 from vla_controller.legged import reach_frames
 from vla_controller.robot_model import RobotModel
 from vla_skills.base import (
+    ALREADY_DONE,
     ObjectInfo,
     Pose2D,
     Skill,
@@ -230,7 +231,7 @@ class LeggedSkill(Skill):
         target = bound["target"]
         done = self.already_done(target, world)
         if done is not None:
-            return POINTLESS_AFFORDANCE, done
+            return POINTLESS_AFFORDANCE, f"{ALREADY_DONE} {done}"
         return self.target_affordance(target)
 
     @staticmethod
@@ -250,7 +251,7 @@ class WalkToSkill(LeggedSkill):
     def already_done(self, target: ObjectInfo, world: WorldSnapshot) -> str | None:
         to_go_m = float(np.linalg.norm(target.position_base_m[:2] - world.base_pose.xy_m)) \
             - self.stop_distance_m(target, world)
-        return f"already at {target.name} ({to_go_m:+.2f} m)" if to_go_m < 0.15 else None
+        return f"at {target.name} ({to_go_m:+.2f} m)" if to_go_m < 0.15 else None
 
     def _stages_from(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> list[Stage]:
         target = bound["target"]
@@ -268,7 +269,7 @@ class TurnSkill(LeggedSkill):
 
     def already_done(self, target: ObjectInfo, world: WorldSnapshot) -> str | None:
         error = heading_error(world.base_pose, target.position_base_m[:2])
-        return f"already facing {target.name}" if abs(error) < 0.25 else None
+        return f"facing {target.name}" if abs(error) < 0.25 else None
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
         return [Stage("turn", face_xy_m=tuple(bound["target"].position_base_m[:2]))]
@@ -283,7 +284,7 @@ class PostureSkill(LeggedSkill):
         if not world.upright:
             return 0.0, "the robot has fallen over"
         if world.posture == self.posture:
-            return POINTLESS_AFFORDANCE, f"already in posture {self.posture!r}"
+            return POINTLESS_AFFORDANCE, f"{ALREADY_DONE} in posture {self.posture!r}"
         return KNOWN_AFFORDANCE, f"from {world.posture!r} to {self.posture!r}"
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
