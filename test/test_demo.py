@@ -43,7 +43,11 @@ def test_vla_demo_legged_robot_walks_to_the_red_cone(robot):
     and the sim judges `near(robot, red_cone, 0.5) and upright(robot)` from ground truth.
     (Recording is covered by the arm's demo above.)"""
     vla = Path(sys.prefix) / "bin" / "vla"
-    run = subprocess.run([str(vla), "demo", "--robot", robot, "--headless"],
+    # half speed: on the 2-core machine six processes at real time leave the humanoid's 250 Hz
+    # controller at 130-170 Hz and it fell in 2 of 3 runs (2026-11-21; 3 of 3 at 0.5). This
+    # tests the stack end to end; the real-time success rate is a benchmark (docs/BENCHMARKS.md)
+    run = subprocess.run([str(vla), "demo", "--robot", robot, "--headless",
+                          "--real-time-factor", "0.5"],
                          capture_output=True, text=True, timeout=900, env=dict(os.environ))
     print(run.stdout[-6000:], run.stderr[-3000:])
     assert run.returncode == 0, "demo failed (exit code is 0 only if the goal holds)"

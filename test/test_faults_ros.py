@@ -1,6 +1,7 @@
 """Faults injected into the running arm stack (real processes, real DDS): a skill node killed in
-the middle of its action, perception going silent, and a camera sending garbage. The task must
-end in bounded time with a reason, nothing may hang, and the arm must not be left moving."""
+the middle of its action, the simulator frozen, perception going silent, and a camera sending
+garbage. The task must end in bounded time with a reason, nothing may hang, and the arm must not
+be left moving."""
 
 import os
 import signal
@@ -40,17 +41,22 @@ class JointWatch:
             self.speed_radps = max(abs(by_name[j]) for j in ARM)
 
 
+def start_task_until_the_arm_is_moving(commander) -> None:
+    """Send the default task and return 2 s into its pick: the arm on its way to the cube."""
+    assert commander.wait_until_ready(120.0, min_skills=2)
+    assert commander.execute_task(TASK, timeout_s=30.0)
+    deadline = time.monotonic() + 120.0
+    while time.monotonic() < deadline and not any(
+            f.step.call.skill == "pick" and not f.step.result for f in commander.feedback):
+        time.sleep(0.1)
+    assert any(f.step.call.skill == "pick" for f in commander.feedback), "pick never started"
+    time.sleep(2.0)
+
+
 def test_skill_node_killed_mid_action_ends_the_task_with_a_failed_step(tmp_path):
     with running_stack(tmp_path, NODES) as (processes, commander):
         watch = JointWatch(commander)
-        assert commander.wait_until_ready(120.0, min_skills=2)
-        assert commander.execute_task(TASK, timeout_s=30.0)
-        deadline = time.monotonic() + 120.0
-        while time.monotonic() < deadline and not any(
-                f.step.call.skill == "pick" and not f.step.result for f in commander.feedback):
-            time.sleep(0.1)
-        assert any(f.step.call.skill == "pick" for f in commander.feedback), "pick never started"
-        time.sleep(2.0)  # the arm is on its way to the cube
+        start_task_until_the_arm_is_moving(commander)
         processes.processes["arm_skills"].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         assert commander.wait_for_task(90.0), "the planner hangs on a dead skill node"
@@ -69,6 +75,35 @@ def test_skill_node_killed_mid_action_ends_the_task_with_a_failed_step(tmp_path)
         print(f"\nRELIABILITY fault skill node SIGKILL mid-pick: task ended "
               f"{commander.get_result().name} after {noticed_s:.1f} s "
               f"(step: {failed[0].result} {failed[0].message!r}); arm at rest, other nodes alive")
+
+
+def test_frozen_simulator_fails_the_waiting_step_instead_of_hanging_it(tmp_path):
+    """The skill server waits in sim time; a simulator that stops (SIGSTOP: wedged, or paused
+    in a debugger) stops that time. The wait must fail with a reason, not hang until the
+    planner's wall-clock timeout."""
+    with running_stack(tmp_path, NODES) as (processes, commander):
+        start_task_until_the_arm_is_moving(commander)
+        sim = processes.processes["mujoco_sim"]
+        sim.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        try:
+            pick_failed = lambda: next((f.step for f in commander.feedback  # noqa: E731
+                                        if f.step.call.skill == "pick" and f.step.result
+                                        and f.step.result != "succeeded"), None)
+            while time.monotonic() < frozen_at + 30.0 and pick_failed() is None:
+                time.sleep(0.1)
+            failed_after_s = time.monotonic() - frozen_at
+            step = pick_failed()
+            assert step is not None, processes.log_tail("arm_skills", 30)
+            assert "the clock stopped" in step.message, step
+        finally:
+            sim.send_signal(signal.SIGCONT)
+        assert commander.wait_for_task(240.0), "the planner hangs after the simulator came back"
+        assert not (set(processes.dead()) & NODES), processes.dead()
+        result = commander.get_task_result()
+        print(f"\nRELIABILITY fault simulator frozen (SIGSTOP) mid-pick: the step failed "
+              f"{failed_after_s:.1f} s later ({step.message!r}); after SIGCONT the task ended "
+              f"{result.outcome!r} ({result.message[:80]!r}); every node alive")
 
 
 def test_silent_perception_drops_affordances_and_the_planner_says_why(tmp_path):

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from rclpy.action import ActionClient
 from ros_fuzz import ros_message
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 
 from ros_stack import running_stack
 from vla_bringup.commander import wait_for
 from vla_bringup.profile import load_profile
-from vla_bringup.qos import REGISTRY_QOS, SENSOR_QOS
+from vla_bringup.qos import HEARTBEAT_QOS, REGISTRY_QOS, SENSOR_QOS
 from vla_stack.action import ExecuteSkill
 from vla_stack.msg import SceneObjects, SkillDescription, WholeBodyState, WholeBodyTarget
 from vla_stack.srv import CheckGoal, QueryAffordance
@@ -38,6 +38,7 @@ TOPICS = {
     "/perception/objects": (SceneObjects, 10, "skills, planner"),
     "/wbc/state": (WholeBodyState, 10, "skills"),
     "/skills/registry": (SkillDescription, REGISTRY_QOS, "planner"),
+    "/skills/heartbeat": (String, HEARTBEAT_QOS, "planner"),
 }
 NODES = {"mujoco_sim", "wbc_controller", "perception", "arm_skills", "planner"}
 

@@ -1,7 +1,8 @@
-"""The quadruped through the real stack: MuJoCo node + legged controller node as processes over
-DDS. The emergency stop makes it stand still whatever /cmd_vel says, until reset; then /cmd_vel
-starts the gait; a silent commander (no /cmd_vel) brings it back to standing; hostile /cmd_vel,
-/odom, /imu and /wbc/target messages never kill the controller. Judged in sim time from /odom.
+"""The quadruped through the real stack: MuJoCo node, legged controller and skill server as
+processes over DDS. The emergency stop makes it stand still whatever /cmd_vel says, until reset;
+then /cmd_vel starts the gait; a silent commander (no /cmd_vel) brings it back to standing;
+hostile /cmd_vel, /odom, /imu and /wbc/target messages never kill the controller (nor the skill
+server, which takes /odom). Judged in sim time from /odom.
 (Walking metres and turning are tested in-process in test_quadruped_gait.py.)
 """
 
@@ -25,8 +26,9 @@ from vla_bringup.commander import wait_for
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.specs import stack_specs
 from vla_stack.msg import WholeBodyState, WholeBodyTarget
+from vla_stack.srv import QueryAffordance
 
-NODES = ("mujoco_sim", "wbc_controller")
+NODES = ("mujoco_sim", "wbc_controller", "legged_skills")   # skills: /odom is fuzzed too
 
 
 class Driver(Node):
@@ -135,6 +137,11 @@ def test_fuzzed_inputs_never_kill_the_legged_controller(quadruped, topic, msg_ty
     node.wait_sim(1.0)
     since = node.state.header.stamp
     node.wait_sim(0.5)
-    assert not stack.dead(), stack.log_tail("wbc_controller")
+    assert not stack.dead(), stack.log_tail("wbc_controller") + stack.log_tail("legged_skills")
     assert node.state.header.stamp != since, "the controller went quiet"
-    print(f"\nRELIABILITY fuzz legged controller {topic}: {sent[0]} messages, alive")
+    affordance = node.create_client(QueryAffordance, "/skills/turn/affordance")
+    future = affordance.call_async(QueryAffordance.Request())
+    assert wait_for(future, 20.0), "the skill server does not answer"
+    node.destroy_client(affordance)
+    print(f"\nRELIABILITY fuzz legged controller and skill server {topic}: {sent[0]} messages, "
+          f"alive")

@@ -24,8 +24,12 @@ from action_msgs.msg import GoalStatusArray
 from ros_stack import running_stack, wait_until
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.skills_cli import format_describe, format_list
-from vla_planner.registry import ProviderPresence, RegisteredSkill, SkillRegistry
-from vla_stack.srv import QueryAffordance
+from vla_planner.registry import (
+    HeartbeatMonitor,
+    ProviderPresence,
+    RegisteredSkill,
+    SkillRegistry,
+)
 
 LEARNED_NS = "/skills/learned"
 
@@ -75,6 +79,27 @@ def test_presence_waits_for_discovery_then_drops_providers_that_leave():
     assert presence.vanished({"/b"}, set(), now_s=13.5) == {"/b"}
     # a provider that comes back later starts afresh
     assert presence.vanished({"/a"}, set(), now_s=20.0) == set()
+
+
+def test_heartbeat_monitor_judges_silence_but_not_its_own_starvation():
+    monitor = HeartbeatMonitor(silence_s=0.5, check_period_s=0.1)
+    monitor.heard("/a", 0.0)
+    monitor.heard("/b", 0.0)
+    for t in (0.1, 0.2, 0.3, 0.4, 0.5):
+        assert monitor.silent(t) == set()
+        monitor.heard("/a", t)
+    assert monitor.silent(0.6) == {"/b"}               # 0.6 s without a word
+    monitor.heard("/b", 0.65)                          # it was only slow
+    assert monitor.silent(0.7) == set()
+    # our own check comes 1.3 s late: the silence may be ours, nobody is judged...
+    assert monitor.silent(2.0) == set()
+    for t in (2.1, 2.2, 2.3, 2.4, 2.5):                # ...and everyone gets a fresh window
+        assert monitor.silent(t) == set()
+    assert monitor.silent(2.6) == {"/a", "/b"}
+    monitor.forget("/a")
+    assert monitor.silent(2.7) == {"/b"}
+    with pytest.raises(ValueError):
+        HeartbeatMonitor(silence_s=0.1, check_period_s=0.2)
 
 
 def test_skills_cli_shows_who_provides_what():
@@ -183,7 +208,7 @@ def test_providers_swap_while_the_planner_runs(stack):
         assert commander.wait_for_task(60.0), planner_log()
         step = commander.get_task_result().steps[0]
         assert step.call.skill == "pick" and "went away" in step.message, step
-        noticed = re.search(r"\[(\d+\.\d+)\] \[planner\]: /learned_skills stopped answering",
+        noticed = re.search(r"\[(\d+\.\d+)\] \[planner\]: /learned_skills went silent",
                             planner_log())
         assert noticed, planner_log()
         print(f"planner suspended the killed provider {float(noticed[1]) - killed_at_epoch:.2f} s"
@@ -193,9 +218,22 @@ def test_providers_swap_while_the_planner_runs(stack):
 
         # 3. a new provider started now takes pick; the planner's old clients are gone
         extra2.start()
+        started_at_epoch = time.time()
         # the planner's own view (it may hear the registry later than this test does)
         assert wait_until(lambda: "/learned_skills_2 offers skill 'pick'" in planner_log(),
                           120.0), planner_log()
+        # both lines carry their own wall-clock stamps; a log file may be written late
+        offered = lambda: re.search(  # noqa: E731
+            r"\[(\d+\.\d+)\] \[learned_skills_2\]: offering skills",
+            extra2.log_tail("learned_skills_2", 80))
+        assert wait_until(offered, 30.0), extra2.log_tail("learned_skills_2", 80)
+        heard = re.search(r"\[(\d+\.\d+)\] \[planner\]: /learned_skills_2 offers skill",
+                          processes.log_tail("planner", 400))
+        assert heard, planner_log()
+        offered = offered()
+        print(f"planner took the new provider's pick {float(heard[1]) - float(offered[1]):.2f} s "
+              f"after the provider was up, {float(heard[1]) - started_at_epoch:.2f} s after its "
+              f"process started")
         assert commander.execute_task(TASK, max_steps=1)
         assert commander.wait_for_task(180.0), planner_log()
         result = commander.get_task_result()
@@ -225,24 +263,25 @@ def test_providers_swap_while_the_planner_runs(stack):
         assert "/learned_skills_2" in listed.stdout and "/arm_skills" not in listed.stdout
 
 
-# -- the crash watch on real ROS services (no stack) --------------------------------------------
-class SlowProvider:
-    """A real node with an affordance service that can be made to stop answering in time."""
+# -- the crash watch on real ROS topics (no stack) ----------------------------------------------
+class BeatingProvider:
+    """A real node that sends skill-server heartbeats while `beating` is set."""
 
     def __init__(self):
-        self.node = rclpy.create_node("slow_provider")
-        self.slow = False
-        self.node.create_service(QueryAffordance, "/slow/pick/affordance", self.answer)
+        from std_msgs.msg import String
 
-    def answer(self, request, response):
-        while self.slow:
-            time.sleep(0.05)
-        return response
+        from vla_bringup.provider_watch import HEARTBEAT_PERIOD_S, HEARTBEAT_TOPIC
+        from vla_bringup.qos import HEARTBEAT_QOS
+
+        self.node = rclpy.create_node("beating_provider")
+        self.beating = True
+        publisher = self.node.create_publisher(String, HEARTBEAT_TOPIC, HEARTBEAT_QOS)
+        name = self.node.get_fully_qualified_name()
+        self.node.create_timer(HEARTBEAT_PERIOD_S, lambda: self.beating and publisher.publish(
+            String(data=name)))
 
 
 def test_provider_watch_suspends_the_silent_restores_the_slow_forgets_the_gone():
-    from types import SimpleNamespace
-
     from rclpy.callback_groups import ReentrantCallbackGroup
     from rclpy.executors import MultiThreadedExecutor
 
@@ -253,47 +292,45 @@ def test_provider_watch_suspends_the_silent_restores_the_slow_forgets_the_gone()
         rclpy.init()
     executor = MultiThreadedExecutor(num_threads=4)
     try:
-        provider = SlowProvider()
+        provider = BeatingProvider()
         planner = rclpy.create_node("watching_planner")
         offer = RegisteredSkill("pick", "pick up the {object}", ("object",), ("graspable",),
-                                "/slow_provider", "/slow/pick/execute", "/slow/pick/affordance",
-                                1)
+                                "/beating_provider", "/b/pick/execute", "/b/pick/affordance", 1)
         offered, events = [offer], []
 
         def suspend(name):
-            events.append(("suspend", name))
+            events.append(("suspend", name, time.monotonic()))
             offered.clear()
             return [offer]
 
         def restore(offers):
-            events.append(("restore", offers[0].provider))
+            events.append(("restore", offers[0].provider, time.monotonic()))
             offered.extend(offers)
 
         watch = ProviderWatch(planner, ReentrantCallbackGroup(), lambda: list(offered), suspend,
-                              restore, probe_timeout_s=0.5)
+                              restore, silence_s=0.5)
         for node in (provider.node, planner):
             executor.add_node(node)
         threading.Thread(target=executor.spin, daemon=True).start()
-        watch.track()
-        assert watch.clients["/slow_provider"][1].wait_for_service(timeout_sec=10.0)
-        lost = SimpleNamespace(not_alive_count_change=1)
-        watch.on_liveliness(lost)                     # it answers: nothing happens
-        assert events == []
-        provider.slow = True
-        watch.on_liveliness(lost)                     # silent: suspended
-        assert events == [("suspend", "/slow_provider")] and not offered
-        provider.slow = False                         # only slow: restored by the recheck
-        assert wait_until(lambda: ("restore", "/slow_provider") in events, 10.0), events
-        assert offered == [offer]
-        provider.slow = True
-        watch.on_liveliness(lost)
-        assert events[-1] == ("suspend", "/slow_provider")
-        provider.slow = False
-        executor.remove_node(provider.node)           # gone from the graph: forgotten
+        assert wait_until(lambda: "/beating_provider" in watch.monitor.watched(), 20.0)
+        time.sleep(1.0)
+        assert events == []                            # beating: nothing happens
+        provider.beating = False
+        stopped_at = time.monotonic()
+        assert wait_until(lambda: events, 10.0)        # silent: suspended
+        assert events[0][:2] == ("suspend", "/beating_provider") and not offered
+        print(f"silent provider suspended {events[0][2] - stopped_at:.2f} s after its last "
+              f"heartbeat was due")
+        assert events[0][2] - stopped_at >= 0.5 - 0.1  # not before the silence window
+        provider.beating = True                        # only slow: restored at once
+        assert wait_until(lambda: len(events) == 2, 10.0), events
+        assert events[1][:2] == ("restore", "/beating_provider") and offered == [offer]
+        provider.beating = False
+        assert wait_until(lambda: len(events) == 3, 10.0), events
+        executor.remove_node(provider.node)            # gone from the graph: forgotten
         provider.node.destroy_node()
         assert wait_until(lambda: not watch.suspended, 10.0)
-        assert events[-1] == ("suspend", "/slow_provider") and "/slow_provider" not in \
-            watch.clients
+        assert "/beating_provider" not in watch.monitor.watched() and len(events) == 3
     finally:
         executor.shutdown(timeout_sec=1.0)
         if own_context:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vla_bringup.profile import load_profile
-from vla_skills.base import ObjectInfo, SkillError, WorldSnapshot
+from vla_skills.base import ClockWatch, ObjectInfo, SkillError, WorldSnapshot
 from vla_skills.catalog import make_skills
 from vla_skills.manipulation import REMEMBERED_AFFORDANCE, VISIBLE_AFFORDANCE
 
@@ -75,3 +75,16 @@ def test_bad_calls_raise_and_plan_nothing(skills):
         place.stages({"object": "c", "container": "blue_bin"}, scene)
     with pytest.raises(ValueError, match="unknown skills"):
         make_skills(["fly"], {})
+
+
+def test_clock_watch_fails_a_wait_only_when_the_clock_stops():
+    watch = ClockWatch(stall_s=3.0)
+    for i in range(100):                  # a slow clock (sim 1 ms per wall 100 ms) is no stall
+        watch.check(clock_ns=i * 10**6, wall_s=i * 0.1)
+    watch.check(clock_ns=99 * 10**6, wall_s=12.0)   # stopped 2.1 s ago: not yet
+    with pytest.raises(SkillError, match="the clock stopped"):
+        watch.check(clock_ns=99 * 10**6, wall_s=13.0)
+    watch.check(clock_ns=100 * 10**6, wall_s=14.0)  # it moves again: a new window
+    watch.check(clock_ns=100 * 10**6, wall_s=16.9)
+    with pytest.raises(ValueError):
+        ClockWatch(stall_s=0.0)

@@ -33,7 +33,8 @@ STACK_TOPICS = (
     "/camera/color/image_raw", "/camera/depth/image_raw", "/camera/color/camera_info",
     "/wbc/target", "/wbc/state", "/wbc/target_markers", "/perception/objects",
     "/perception/markers",
-    "/skills/registry", "/planner/status", "/planner/markers", "/planner/execute_task",
+    "/skills/registry", "/skills/heartbeat", "/planner/status", "/planner/markers",
+    "/planner/execute_task",
     "/emergency_stop", "/emergency_stop/active", "/emergency_stop/reset", "/sim/check_goal",
 )
 

@@ -146,7 +146,7 @@ class PlannerNode(Node):
         # timer: the check must go on while the simulator (the sim clock) is paused or gone
         self.create_timer(0.25, self.drop_vanished_providers, callback_group=self.group,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
-        # a crashed provider stays in the graph for the DDS lease (~20 s): liveliness + probe
+        # a crashed provider stays in the graph for the DDS lease (~20 s): heartbeats
         self.provider_watch = ProviderWatch(self, self.group, self.all_offers,
                                             self.suspend_provider, self.restore_offers)
         self.status_pub = self.create_publisher(PlannerStatus, "/planner/status", 10)
@@ -221,7 +221,7 @@ class PlannerNode(Node):
             offers = [o for o in self.all_offers_locked() if o.provider == provider]
             changed = self.registry.remove_provider(provider)
             self.prune_clients()
-        self.get_logger().warning(f"{provider} stopped answering (crashed?); skills affected: "
+        self.get_logger().warning(f"{provider} went silent (crashed?); skills affected: "
                                   f"{', '.join(changed) or 'none'}")
         return offers
 
@@ -234,7 +234,7 @@ class PlannerNode(Node):
             for offer in offers:
                 self.registry.update(offer, True)
             self.prune_clients()
-        self.get_logger().info(f"{offers[0].provider} answers again: its skills are back")
+        self.get_logger().info(f"{offers[0].provider} is heard again: its skills are back")
 
     def on_estop(self, msg: Bool) -> None:
         if msg.data and not self.estopped:

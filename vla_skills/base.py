@@ -92,6 +92,26 @@ class SkillError(ValueError):
     """A call that cannot run: unknown argument, object or precondition. Nothing moves."""
 
 
+class ClockWatch:
+    """Notices a ROS clock that has stopped (simulator paused, wedged or gone) during a wait in
+    sim time, which would otherwise never end. Pure: the caller passes both clocks."""
+
+    def __init__(self, stall_s: float) -> None:
+        if not stall_s > 0.0:
+            raise ValueError(f"stall_s must be > 0, got {stall_s}")
+        self.stall_s = stall_s
+        self.clock_ns: int | None = None
+        self.moved_at_s = 0.0
+
+    def check(self, clock_ns: int, wall_s: float) -> None:
+        """Raise SkillError once the clock has not moved for stall_s of wall time."""
+        if clock_ns != self.clock_ns:
+            self.clock_ns, self.moved_at_s = clock_ns, wall_s
+        elif wall_s - self.moved_at_s > self.stall_s:
+            raise SkillError(f"the clock stopped: no time passed for {self.stall_s:.1f} s "
+                             f"(simulator paused or gone?)")
+
+
 class Skill(ABC):
     info: SkillInfo
 

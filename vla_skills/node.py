@@ -13,18 +13,22 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from vla_bringup.conversions import pose_msg_from_se3
 from vla_bringup.markers import wbc_target_markers
 from vla_bringup.node_runner import run_node
 from vla_bringup.profile import ODOM_FRAME, load_profile, resolve_path
-from vla_bringup.qos import REGISTRY_WRITER_QOS
+from vla_bringup.provider_watch import HEARTBEAT_PERIOD_S, HEARTBEAT_TOPIC
+from vla_bringup.qos import HEARTBEAT_QOS, REGISTRY_QOS
 from vla_skills.base import (
     NO_OBJECTS_YET,
     PERCEPTION_SILENT,
+    ClockWatch,
     Pose2D,
     Skill,
     SkillError,
@@ -58,11 +62,25 @@ class SkillInterrupted(Exception):  # noqa: N818 - not an error: a cancel
 class SkillServerNode(Node):
     def __init__(self) -> None:
         super().__init__("arm_skills")
+        # Offers go out when a registry reader matches (and at the end of start-up to readers
+        # matched by then): a sample written before a reader matched reached it only ~3 s later
+        # (Fast DDS, measured), one written after it at once. Created first, so the matching
+        # runs while the skills load.
+        self.announced = False
+        self.registry_pub = self.create_publisher(
+            SkillDescription, "/skills/registry", REGISTRY_QOS,
+            event_callbacks=PublisherEventCallbacks(matched=self.on_registry_reader))
+        # "still alive" for the planner's crash watch; wall clock: a paused sim is no crash
+        self.heartbeat_pub = self.create_publisher(String, HEARTBEAT_TOPIC, HEARTBEAT_QOS)
+        self.create_timer(HEARTBEAT_PERIOD_S, self.send_heartbeat,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.declare_parameter("robot_profile", "config/robots/arm.yaml")
         self.declare_parameter("skills", ["pick", "place"])
         self.declare_parameter("move_timeout_s", 20.0)
         self.declare_parameter("gripper_timeout_s", 3.0)
         self.declare_parameter("perception_timeout_s", 8.0)  # wall s of silence: affordances 0
+        # wall s without sim time passing: a wait in sim time fails instead of hanging
+        self.declare_parameter("clock_stall_timeout_s", 3.0)
         # where the actions/services live: a second provider of a skill name (swapped in while
         # the first still runs) needs its own, e.g. /skills/learned -> /skills/learned/pick/...
         self.declare_parameter("interface_namespace", "/skills")
@@ -104,9 +122,6 @@ class SkillServerNode(Node):
             self.create_subscription(Odometry, "/odom", self.on_odom, 10, callback_group=group)
             self.cmd_vel_pub = self.create_publisher(Twist, "/cmd_vel", 10)
         self.target_markers_pub = self.create_publisher(MarkerArray, "/wbc/target_markers", 10)
-        self.registry_pub = self.create_publisher(SkillDescription, "/skills/registry",
-                                                  REGISTRY_WRITER_QOS)
-        self.announce_clock = Clock(clock_type=ClockType.SYSTEM_TIME)
         self.interface_ns = "/" + str(self.get_parameter("interface_namespace").value).strip("/")
         if self.interface_ns == "/":
             raise ValueError("interface_namespace must not be empty (default: /skills)")
@@ -121,13 +136,21 @@ class SkillServerNode(Node):
             self.create_service(QueryAffordance, f"{self.interface_ns}/{name}/affordance",
                                 lambda req, res, s=skill: self.on_affordance(s, req, res),
                                 callback_group=group)
-        self.announce(available=True)
+        # wall time, not sim time: the newest provider wins, and a node started before /clock
+        # arrives would otherwise stamp 0; one stamp for every re-announcement
+        self.offer_stamp = Clock(clock_type=ClockType.SYSTEM_TIME).now().to_msg()
+        self.announced = True
         self.get_logger().info(f"offering skills: {', '.join(self.skills)}")
+        if self.registry_pub.get_subscription_count() > 0:
+            self.announce(available=True)
 
     # -- registry ------------------------------------------------------------------------
+    def on_registry_reader(self, info) -> None:
+        if info.current_count_change > 0 and self.announced and not self.shutting_down:
+            self.announce(available=True)
+
     def announce(self, available: bool) -> None:
-        """One registry entry per skill. Stamped with wall time, not sim time: the newest
-        provider wins, and a node started before /clock arrives would otherwise stamp 0."""
+        """One registry entry per skill, all with the start-up stamp."""
         for name, skill in self.skills.items():
             info = skill.info
             self.registry_pub.publish(SkillDescription(
@@ -136,7 +159,10 @@ class SkillServerNode(Node):
                 provider=self.get_fully_qualified_name(),
                 action_name=f"{self.interface_ns}/{name}/execute",
                 affordance_service=f"{self.interface_ns}/{name}/affordance",
-                stamp=self.announce_clock.now().to_msg(), available=available))
+                stamp=self.offer_stamp, available=available))
+
+    def send_heartbeat(self) -> None:
+        self.heartbeat_pub.publish(String(data=self.get_fully_qualified_name()))
 
     def publish_target(self, target: WholeBodyTarget) -> None:
         self.target_pub.publish(target)
@@ -308,8 +334,10 @@ class SkillServerNode(Node):
                 self.held_object = None
 
     def wait(self, predicate, timeout_s: float, goal_handle, what: str):
-        """Wait (sim time) for predicate() to return a value; SkillInterrupted on cancel."""
+        """Wait (sim time) for predicate() to return a value; SkillInterrupted on cancel,
+        SkillError on the timeout or when the clock stops."""
         deadline = self.get_clock().now() + Duration(seconds=timeout_s)
+        clock_watch = ClockWatch(float(self.get_parameter("clock_stall_timeout_s").value))
         with self.state_lock:
             while True:
                 if goal_handle.is_cancel_requested or self.shutting_down or not rclpy.ok():
@@ -317,9 +345,17 @@ class SkillServerNode(Node):
                 value = predicate()
                 if value is not None:
                     return value
-                if self.get_clock().now() > deadline:
+                now = self.get_clock().now()
+                if now > deadline:
                     raise SkillError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+                clock_watch.check(now.nanoseconds, time.monotonic())
                 self.state_lock.wait(timeout=0.05)
+
+    def sleep(self, duration_s: float, goal_handle) -> None:
+        """Sleep in sim time; unlike Clock.sleep_for it ends when the clock stops."""
+        wake_at = self.get_clock().now() + Duration(seconds=duration_s)
+        self.wait(lambda: True if self.get_clock().now() >= wake_at else None,
+                  duration_s + 1.0, goal_handle, "the clock")
 
     def drive(self, stage: Stage, goal_handle) -> None:
         """Walk to / turn to face a point, closing the loop on /odom at DRIVE_RATE_HZ (sim time):
@@ -372,7 +408,7 @@ class SkillServerNode(Node):
                 if twist is None:
                     break
                 self.send_twist(twist)
-                self.get_clock().sleep_for(Duration(seconds=period_s))
+                self.sleep(period_s, goal_handle)
         finally:
             self.send_twist(np.zeros(3))
         # arrived: wait for the body to come to rest before saying so
