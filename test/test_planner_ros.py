@@ -1,7 +1,8 @@
 """The planner node in the running stack: refuses bad tasks, aborts on an emergency stop and
 refuses new tasks until the stop is reset, grounds instructions (a missing container is
-infeasible) and honours its deny-list parameter."""
+infeasible, an ambiguous one is narrowed to one object) and honours its deny-list parameter."""
 
+import re
 import time
 
 import pytest
@@ -88,3 +89,22 @@ def test_deny_list_parameter_is_honoured(stack):
         assert commander.check_goal("unmoved(red_cube)").holds
     finally:
         set_denied([""])
+
+
+def test_ambiguous_object_is_narrowed_to_one_and_reported(stack):
+    """"the cube" among three cubes: one is chosen before planning (the LM's likeliest
+    reading), the task acts on that one only, and the result says which."""
+    _, commander = stack
+    cubes = ("green_cube", "red_cube", "yellow_cube")
+    assert commander.execute_task("put the cube in the blue bin")
+    assert commander.wait_for_task(180.0)
+    result = commander.get_task_result()
+    assert "'the cube' was ambiguous (green_cube, red_cube, yellow_cube)" in result.message, \
+        result.message
+    chosen = re.search(r"chosen by the language model: (\w+) \(", result.message)
+    assert chosen and chosen[1] in cubes, result.message
+    touched = {a for s in result.steps for a in s.call.arg_values} & set(cubes)
+    assert touched <= {chosen[1]}, (touched, result.message)
+    assert result.outcome == "success", (result.outcome, result.message)
+    # (earlier tests of this module may have moved the red cube: only the chosen one is judged)
+    assert commander.check_goal(f"in({chosen[1]}, blue_bin)").holds

@@ -5,9 +5,9 @@ parsed into mentions; each is matched against perception's objects: colour words
 palette is closed, and sentence embeddings barely tell "red" from "purple"), the head noun by
 perception's shape words and their synonyms ("pylon" ~ cylinder), else by MiniLM similarity
 ("bucket" ~ bin). A mention that matches nothing makes the task infeasible before anything
-moves; one that matches several is ambiguous and left to the language model's score (and
-reported). Candidates are then restricted to the matched objects and
-to the deny-list, so the planner can only act on what the instruction names.
+moves; one that matches several is ambiguous: `disambiguate` picks the language model's
+likeliest reading before planning (and it is reported). Candidates are then restricted to the
+matched objects and to the deny-list, so the planner can only act on what the instruction names.
 
 Object names and descriptions are data: they never reach the prompt's instruction lines, only
 the candidate texts, and only after `safe_words` has checked they are a few plain words.

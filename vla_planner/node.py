@@ -34,6 +34,7 @@ from vla_planner.grounding import (
     Grounder,
     TaskScope,
     check_call,
+    disambiguate,
     plannable_objects,
 )
 from vla_planner.lm_backend import TransformersBackend
@@ -61,6 +62,7 @@ from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, Skil
 from vla_stack.srv import QueryAffordance
 
 PLANNER_MODES = ("saycan", "generate")
+CLIENT_GRACE_S = 1.0   # a retired client out of the wait sets this long is freed
 
 
 class PerceptionSilent(Exception):  # noqa: N818 - a state of the world, not a bug
@@ -128,6 +130,7 @@ class PlannerNode(Node):
         self.registry = SkillRegistry()
         self.skill_clients: dict[str, SkillClients] = {}
         self.retired_clients: list[SkillClients] = []   # replaced, destroyed once unused
+        self.detached_clients: list[tuple[float, SkillClients]] = []  # out of the wait sets
         self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
         self.objects_at = time.monotonic()            # when it last did (wall; start: now)
@@ -203,6 +206,7 @@ class PlannerNode(Node):
         graph_nodes = {f"{ns.rstrip('/')}/{name}"
                        for name, ns in self.get_node_names_and_namespaces()}
         with self.lock:
+            self.finish_retired_clients()
             gone = self.presence.vanished(self.registry.providers(), graph_nodes,
                                           time.monotonic())
             for provider in sorted(gone):
@@ -282,11 +286,27 @@ class PlannerNode(Node):
         self.destroy_retired_clients()
 
     def destroy_retired_clients(self) -> None:
-        """Call with self.lock held: no client outlives its provider's offer once unused."""
+        """Call with self.lock held: no client outlives its provider's offer once unused.
+        In two steps: rclpy's ActionClient.destroy() frees the handle before leaving the node's
+        waitables, and an executor thread that was just building its wait set then died on it
+        ("action client pointer is invalid"). So an unused client first leaves the wait sets
+        and is freed CLIENT_GRACE_S later (finish_retired_clients)."""
         for clients in [c for c in self.retired_clients if c.users == 0]:
             self.retired_clients.remove(clients)
-            clients.action.destroy()
-            self.destroy_client(clients.affordance)
+            self.remove_waitable(clients.action)
+            self.detached_clients.append((time.monotonic(), clients))
+
+    def finish_retired_clients(self) -> None:
+        """Call with self.lock held."""
+        now = time.monotonic()
+        for detached_at, clients in list(self.detached_clients):
+            if now - detached_at > CLIENT_GRACE_S:
+                self.detached_clients.remove((detached_at, clients))
+                try:
+                    clients.action.destroy()
+                except ValueError:   # already out of the node's waitables: expected
+                    pass
+                self.destroy_client(clients.affordance)
 
     def prune_clients(self) -> None:
         """Call with self.lock held: retire clients whose provider is no longer the one used."""
@@ -370,6 +390,9 @@ class PlannerNode(Node):
         destination_kinds = {kind for s in skills for kind in list(s.arg_kinds.values())[1:]}
         grounding = self.grounder.ground(
             instruction, objects, None if ANY_KIND in destination_kinds else destination_kinds)
+        # "the cube" among three: one is chosen now (the language model's likeliest reading),
+        # so the plan is made about one cube; left open, `done` won before anything was tried
+        grounding = disambiguate(grounding, self.backend.score, deny)
         self.get_logger().info(f"grounding {instruction!r}: {grounding.describe()}")
         return TaskScope(grounding, deny)
 
