@@ -50,6 +50,7 @@ from vla_stack.srv import QueryAffordance
 
 HOLDING_MIN_OPENING_M = 0.004   # fingers stopped this far apart: something is between them
 DRIVE_RATE_HZ = 20.0            # /cmd_vel from the walk / turn loop
+TARGET_RESEND_S = 1.0           # wall s without the controller listing our target: send again
 STALL_S = 6.0                   # walking without getting closer for this long: failed
 STANCE_S = 30.0                 # onto a stance: move-settle-look takes a few rounds (~4 s each)
 UPRIGHT_MAX_TILT = math.radians(45.0)
@@ -299,7 +300,8 @@ class SkillServerNode(Node):
                                               name="posture", type="posture",
                                               posture=stage.posture))
             self.target_pub.publish(target)
-            self.wait_for_task("posture", stamp, goal_handle, f"posture {stage.posture!r}")
+            self.wait_for_task("posture", target, self.target_pub.publish, goal_handle,
+                               f"posture {stage.posture!r}")
             with self.state_lock:
                 self.posture = stage.posture
         elif stage.tool_pose_base is not None:
@@ -313,7 +315,8 @@ class SkillServerNode(Node):
             task.target_pose = pose_msg_from_se3(stage.tool_pose_base)
             target.tasks.append(task)
             self.publish_target(target)
-            self.wait_for_tool(stamp, goal_handle)
+            self.wait_for_task("tool", target, self.publish_target, goal_handle,
+                               "the tool to reach its target")
             if stage.expect_holding and self.finger_opening_m() < HOLDING_MIN_OPENING_M:
                 dropped, self.held_object = self.held_object, None
                 raise SkillError(f"dropped {dropped or 'the object'} during {stage.name}: "
@@ -420,14 +423,23 @@ class SkillServerNode(Node):
         msg.linear.x, msg.linear.y, msg.angular.z = (float(v) for v in twist)
         self.cmd_vel_pub.publish(msg)
 
-    def wait_for_tool(self, stamp, goal_handle) -> None:
-        self.wait_for_task("tool", stamp, goal_handle, "the tool to reach its target")
+    def wait_for_task(self, name: str, target: WholeBodyTarget, send, goal_handle,
+                      what: str) -> None:
+        """Wait until the controller reports task `name` of `target` reached. Until it lists
+        the task at all, send(target) again every TARGET_RESEND_S: a target published before
+        the controller's subscription had matched ours is never delivered (seen in a test that
+        sent a pick right after start-up: the arm never moved)."""
+        stamp = target.header.stamp
+        sent_at_s = time.monotonic()
 
-    def wait_for_task(self, name: str, stamp, goal_handle, what: str) -> None:
         def status():
+            nonlocal sent_at_s
             task = self.wbc_tasks.get(name)
             if task is None or (task.target_stamp.sec, task.target_stamp.nanosec) != (
                     stamp.sec, stamp.nanosec):
+                if time.monotonic() - sent_at_s > TARGET_RESEND_S:
+                    send(target)
+                    sent_at_s = time.monotonic()
                 return None
             if task.state in ("unreachable", "rejected"):
                 raise SkillError(f"controller: {name} target {task.state}: {task.message}")
