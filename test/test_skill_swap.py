@@ -223,14 +223,14 @@ def test_providers_swap_while_the_planner_runs(stack):
         assert wait_until(lambda: "/learned_skills_2 offers skill 'pick'" in planner_log(),
                           120.0), planner_log()
         # both lines carry their own wall-clock stamps; a log file may be written late
-        offered = lambda: re.search(  # noqa: E731
+        offering_line = lambda: re.search(  # noqa: E731
             r"\[(\d+\.\d+)\] \[learned_skills_2\]: offering skills",
             extra2.log_tail("learned_skills_2", 80))
-        assert wait_until(offered, 30.0), extra2.log_tail("learned_skills_2", 80)
+        assert wait_until(offering_line, 30.0), extra2.log_tail("learned_skills_2", 80)
         heard = re.search(r"\[(\d+\.\d+)\] \[planner\]: /learned_skills_2 offers skill",
                           processes.log_tail("planner", 400))
         assert heard, planner_log()
-        offered = offered()
+        offered = offering_line()
         print(f"planner took the new provider's pick {float(heard[1]) - float(offered[1]):.2f} s "
               f"after the provider was up, {float(heard[1]) - started_at_epoch:.2f} s after its "
               f"process started")

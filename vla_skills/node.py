@@ -67,7 +67,6 @@ class SkillServerNode(Node):
         # matched by then): a sample written before a reader matched reached it only ~3 s later
         # (Fast DDS, measured), one written after it at once. Created first, so the matching
         # runs while the skills load.
-        self.announced = False
         self.registry_pub = self.create_publisher(
             SkillDescription, "/skills/registry", REGISTRY_QOS,
             event_callbacks=PublisherEventCallbacks(matched=self.on_registry_reader))
@@ -140,14 +139,14 @@ class SkillServerNode(Node):
         # wall time, not sim time: the newest provider wins, and a node started before /clock
         # arrives would otherwise stamp 0; one stamp for every re-announcement
         self.offer_stamp = Clock(clock_type=ClockType.SYSTEM_TIME).now().to_msg()
-        self.announced = True
         self.get_logger().info(f"offering skills: {', '.join(self.skills)}")
         if self.registry_pub.get_subscription_count() > 0:
             self.announce(available=True)
 
     # -- registry ------------------------------------------------------------------------
     def on_registry_reader(self, info) -> None:
-        if info.current_count_change > 0 and self.announced and not self.shutting_down:
+        # events run once the node spins: run_node adds it to the executor after __init__
+        if info.current_count_change > 0 and not self.shutting_down:
             self.announce(available=True)
 
     def announce(self, available: bool) -> None:
