@@ -160,9 +160,10 @@ class PerceptionNode(Node):
             rgb, depth_m = image_to_array(rgb_msg), image_to_array(depth_msg)
             if rgb.ndim != 3 or depth_m.ndim != 2:
                 raise ValueError("expected a colour image and a single-channel depth image")
-            if depth_m.shape != (self.camera.height, self.camera.width):
-                raise ValueError(f"image is {depth_m.shape[1]}x{depth_m.shape[0]}, the camera "
-                                 f"model {self.camera.width}x{self.camera.height}")
+            for image in (rgb, depth_m):
+                if image.shape[:2] != (self.camera.height, self.camera.width):
+                    raise ValueError(f"image is {image.shape[1]}x{image.shape[0]}, the camera "
+                                     f"model {self.camera.width}x{self.camera.height}")
             t_s = rgb_msg.header.stamp.sec + rgb_msg.header.stamp.nanosec * 1e-9
             joints = self.joints_at(t_s)
             if joints is None:

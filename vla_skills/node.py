@@ -327,6 +327,9 @@ class SkillServerNode(Node):
                 self.gripper_joints)
             target.tasks.append(task)
             self.publish_target(target)
+            # delivered first (resent if lost), else a lost "open" passes on an already-open hand
+            self.wait_for_task("gripper", target, self.publish_target, goal_handle,
+                               "the controller to take the gripper command")
             opening = self.wait_for_gripper(stage.gripper_opening_m, goal_handle)
             if stage.expect_holding is True:
                 if opening < HOLDING_MIN_OPENING_M:
