@@ -64,6 +64,16 @@ def test_step_is_limited_to_scaled_velocity_limits(robot, speed_scale):
     assert np.allclose(q, robot.clip_to_limits(target))  # and it gets there
 
 
+def test_a_late_tick_may_step_as_far_as_the_time_it_stands_for(robot):
+    safety = make(robot, workspace=None)
+    target = HOME + 0.5
+    limit = robot.velocity_limit * DT_S
+    late = safety.filter(target, HOME, tick_dt_s=3 * DT_S).q  # a gait tick three periods late
+    assert np.allclose(np.abs(late - HOME), 3 * limit)
+    on_time = safety.filter(target, late, tick_dt_s=0.5 * DT_S).q  # never below the nominal
+    assert np.allclose(np.abs(on_time - late), limit)
+
+
 @pytest.mark.parametrize("bad", [
     [np.nan] * 7, [0.0, np.inf, 0, 0, 0, 0, 0], [-np.inf] * 7, [0.0] * 6, [0.0] * 8, [], None,
     "seven", [[0.0] * 7],
@@ -222,6 +232,24 @@ def test_pacer_catches_up_a_short_lag_but_not_a_long_one():
     while pacer.step(int(0.1e9)) == 0.0:  # 100 ms late: 25 ticks to catch up, then wait
         ticks += 1
     assert ticks == 25 and pacer.resyncs == 0
+
+
+def test_pacer_without_catch_up_runs_one_tick_for_the_whole_gap():
+    """A gait's pacing: a loop that wakes 100 ms late runs one tick standing for those 100 ms
+    (the plan advances with the physics' clock), not 25 ticks in a burst."""
+    pacer = TickPacer(DT_S, catch_up=False)
+    assert pacer.step(0) == 0.0 and pacer.tick_dt_s == pytest.approx(DT_S)
+    late_ns = int(0.1e9) + 10**6  # between two period boundaries
+    assert pacer.step(late_ns) == 0.0
+    assert pacer.tick_dt_s == pytest.approx(0.101)
+    assert pacer.late_ticks == 1
+    next_boundary_ns = 26 * PERIOD_NS  # the first boundary after now: the grid is kept
+    assert pacer.step(late_ns) == pytest.approx((next_boundary_ns - late_ns) * 1e-9)
+    assert pacer.step(next_boundary_ns) == 0.0
+    assert pacer.tick_dt_s == pytest.approx((next_boundary_ns - late_ns) * 1e-9)
+    # on time again: one period per tick, as with catch-up
+    assert run_pacer(pacer, next_boundary_ns + 1, 10**9, 10**6) == pytest.approx(250, abs=1)
+    assert pacer.tick_dt_s == pytest.approx(DT_S) and pacer.late_ticks == 1
 
 
 def test_rate_meter_and_hold_mode_transitions():

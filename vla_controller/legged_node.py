@@ -13,8 +13,11 @@ command. Emergency stop (vla_controller.estop_interface): the gait is told to st
 posture changes and hand targets are refused until a reset; the legs keep balancing rather than
 freeze mid-step, a reaching hand stops where it is.
 
-Every tick stands for one control period: the pacer (TickPacer) runs each tick of sim time, a late
-loop catching up in a burst, so the gait's clock is the physics' clock."""
+The gait's clock is the physics' clock: each tick advances the gait by the sim time since the
+previous tick (TickPacer without catch-up), one period normally, more when the loop woke late.
+Never by a period per tick regardless: a starved loop then fell up to 0.2 s behind sim time and
+played that part of the plan back in a burst, which tripped the humanoid (measured in the demo).
+A single tick covers at most MAX_TICK_DT_S; the gait falls behind by anything more."""
 
 import math
 import threading
@@ -46,6 +49,7 @@ from vla_controller.safety import ESTOPPED, CommandSafety, HoldMode, RateMeter, 
 from vla_stack.msg import WholeBodyState, WholeBodyTarget, WholeBodyTask, WholeBodyTaskState
 
 STATE_PERIOD_TICKS = 10   # /wbc/state at control_rate / 10
+MAX_TICK_DT_S = 0.05      # the most sim time one (late) tick advances the gait by
 BASE_STATE_TIMEOUT_S = 0.5  # wall time without /odom or /imu: hold
 
 
@@ -105,6 +109,7 @@ class LeggedControllerNode(Node):
         self.frozen_tasks: set[str] = set()  # their state no longer follows the QP's
         self.hold_mode = HoldMode()
         self.rate = RateMeter()
+        self.pacer = TickPacer(self.period_s, catch_up=False)
 
         inputs = MutuallyExclusiveCallbackGroup()
         self.create_subscription(JointState, "/joint_states", self.on_joint_states, 10,
@@ -277,7 +282,7 @@ class LeggedControllerNode(Node):
         return sensors, twist, None
 
     def control_loop(self) -> None:
-        pacer = TickPacer(self.period_s)
+        pacer = self.pacer
         ticks = 0
         while self.running and rclpy.ok():
             now_ns = self.get_clock().now().nanoseconds
@@ -285,9 +290,7 @@ class LeggedControllerNode(Node):
             if sleep_s > 0.0:
                 time.sleep(sleep_s)
                 continue
-            # one period per tick: the pacer runs every tick in sim time (a late loop catches
-            # up in a burst), so the gait's clock stays the physics' clock
-            q_cmd = self.safe_command(self.period_s)
+            q_cmd = self.safe_command(min(pacer.tick_dt_s, MAX_TICK_DT_S))
             if q_cmd is None:
                 continue
             for group, index in self.group_index.items():
@@ -322,7 +325,8 @@ class LeggedControllerNode(Node):
                     q_gait = self.reach.blend(q_gait, command.names, sensors, dt_s)
                 q_candidate = np.array([dict(zip(command.names, q_gait,
                                                  strict=True))[n] for n in self.joint_names])
-                safe = self.safety.filter(q_candidate, q_measured, hold_on_estop=False)
+                safe = self.safety.filter(q_candidate, q_measured, hold_on_estop=False,
+                                          tick_dt_s=dt_s)
             except Exception as exc:  # noqa: BLE001 - the loop must survive and hold
                 hold = f"holding: gait error: {exc}"
             else:
@@ -395,3 +399,6 @@ class LeggedControllerNode(Node):
     def close(self) -> None:
         self.running = False
         self.thread.join(timeout=2.0)
+        if self.pacer.late_ticks:
+            self.get_logger().info(f"{self.pacer.late_ticks} ticks woke late and stood for "
+                                   "more than one control period")

@@ -92,7 +92,8 @@ class CommandSafety:
         self.workspace = workspace
         self.workspace_tolerance_m = float(workspace_tolerance_m)
         self.speed_scale = float(speed_scale)
-        self.max_step = self.speed_scale * robot.velocity_limit * float(dt_s)
+        self.dt_s = float(dt_s)
+        self.max_step = self.speed_scale * robot.velocity_limit * self.dt_s
         self.joint_state_timeout_s = float(joint_state_timeout_s)
         self._last_safe: np.ndarray | None = None
         self._held_at_stop: np.ndarray | None = None
@@ -155,10 +156,11 @@ class CommandSafety:
         return q.copy()
 
     def filter(self, q_candidate: np.ndarray, q_measured: np.ndarray,
-               hold_on_estop: bool = True) -> SafeCommand:
+               hold_on_estop: bool = True, tick_dt_s: float | None = None) -> SafeCommand:
         """The safe version of the controller's command for this tick (see module doc).
         hold_on_estop=False: a legged robot stopping by standing still keeps balancing while
-        the stop is latched; limits and step bounds still apply."""
+        the stop is latched; limits and step bounds still apply. tick_dt_s: the time this tick
+        stands for when it is not the nominal dt_s (a late tick of a gait), for the step bound."""
         if self.estopped and hold_on_estop:
             held = self.held_command(q_measured)
             if held is not None:
@@ -176,7 +178,10 @@ class CommandSafety:
         limited = self.robot.clip_to_limits(q)
         if not np.array_equal(limited, q):
             reasons.append("clamped to position limits")
-        step = np.clip(limited - base, -self.max_step, self.max_step)
+        max_step = self.max_step
+        if tick_dt_s is not None and np.isfinite(tick_dt_s) and tick_dt_s > self.dt_s:
+            max_step = max_step * (float(tick_dt_s) / self.dt_s)
+        step = np.clip(limited - base, -max_step, max_step)
         if not np.array_equal(step, limited - base):
             reasons.append("step clamped to the velocity limit")
         q_safe = self.robot.clip_to_limits(base + step)
@@ -233,15 +238,25 @@ class TickPacer:
     jumps back by more than two periods (sim reset) or that is ahead of the schedule by more
     than ``max_lag_s`` (a jump forward, or a loop starved for that long) re-syncs the schedule to
     now, so the loop neither waits out the jump nor bursts through the missed ticks.
+
+    A loop that wakes late either catches up (``catch_up=True``: every missed tick runs, back to
+    back, each standing for one period) or runs one tick for the whole gap (``catch_up=False``:
+    ``tick_dt_s`` is the clock's time since the previous tick, and the schedule moves to the
+    next period boundary after now). A gait needs the second: its plan must advance with the
+    physics' clock; catching up would play seconds of it in a burst after lagging behind.
     """
 
-    def __init__(self, period_s: float, max_lag_s: float = 1.0) -> None:
+    def __init__(self, period_s: float, max_lag_s: float = 1.0, catch_up: bool = True) -> None:
         if not (np.isfinite(period_s) and period_s > 0.0):
             raise ValueError(f"period_s must be > 0, got {period_s}")
         self.period_ns = int(round(period_s * 1e9))
         self.max_lag_ns = int(round(max_lag_s * 1e9))
+        self.catch_up = catch_up
         self.next_tick_ns: int | None = None
+        self.last_tick_ns: int | None = None
+        self.tick_dt_s = period_s  # clock time the tick that step() just allowed stands for
         self.resyncs = 0  # jumps seen (the first tick is not one)
+        self.late_ticks = 0  # ticks that stood for more than one period (catch_up=False)
 
     def step(self, now_ns: int) -> float:
         if self.next_tick_ns is None:
@@ -249,10 +264,19 @@ class TickPacer:
         elif (self.next_tick_ns - now_ns > 2 * self.period_ns
               or now_ns - self.next_tick_ns > self.max_lag_ns):
             self.next_tick_ns = now_ns
+            self.last_tick_ns = None
             self.resyncs += 1
         if now_ns < self.next_tick_ns:
             return min(self.period_ns, self.next_tick_ns - now_ns) * 1e-9
-        self.next_tick_ns += self.period_ns
+        if self.catch_up:
+            self.next_tick_ns += self.period_ns
+        else:
+            missed = (now_ns - self.next_tick_ns) // self.period_ns
+            self.next_tick_ns += (missed + 1) * self.period_ns
+            gap_ns = self.period_ns if self.last_tick_ns is None else now_ns - self.last_tick_ns
+            self.tick_dt_s = max(gap_ns, 1) * 1e-9
+            self.late_ticks += int(gap_ns > 1.5 * self.period_ns)
+            self.last_tick_ns = now_ns
         return 0.0
 
 
