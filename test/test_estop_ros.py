@@ -89,13 +89,27 @@ def trigger(node, name: str) -> Trigger.Response:
     return future.result()
 
 
-def tool_target(name: str, xyz: list[float]) -> WholeBodyTarget:
+def tool_target(name: str, xyz: list[float], stamp=None,
+                max_linear_speed_mps: float = 0.0) -> WholeBodyTarget:
     task = WholeBodyTask(name=name, type="frame_pose", frame="tool0", position_weight=1.0,
-                         orientation_weight=1.0)
+                         orientation_weight=1.0, max_linear_speed_mps=max_linear_speed_mps)
     task.target_pose = pose_msg_from_se3(tool_down_pose(xyz))
     msg = WholeBodyTarget(tasks=[task])
     msg.header.frame_id = "base_link"
+    if stamp is not None:
+        msg.header.stamp = stamp
     return msg
+
+
+def send_until(publisher, msg, done, timeout_s: float, period_s: float = 0.5) -> bool:
+    """Publish msg every period_s (the same message again: keep-alives for the controller's
+    commander watch) until done() or timeout_s (wall)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        publisher.publish(msg)
+        if wait_until(done, period_s, poll_s=0.02):
+            return True
+    return bool(done())
 
 
 def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
@@ -182,15 +196,58 @@ def test_estop_stops_a_moving_pick_and_holds_until_reset(tmp_path):
         assert not trigger(commander, "/emergency_stop/reset").success  # nothing to release
         assert wait_until(lambda: rec.mode() != "estopped", 5.0, poll_s=0.02)
         assert wait_until(lambda: rec.estop_active[-1] is False, 5.0, poll_s=0.02)
-        target_pub.publish(tool_target("tool", [0.45, 0.1, 0.25]))
-        assert wait_until(lambda: (rec.task("tool") is not None
-                                   and rec.task("tool").state == "reached"), 30.0, poll_s=0.02), \
+        assert send_until(target_pub, tool_target("tool", [0.45, 0.1, 0.25],
+                                                  commander.get_clock().now().to_msg()),
+                          lambda: (rec.task("tool") is not None
+                                   and rec.task("tool").state == "reached"), 30.0), \
             rec.task("tool")
         assert not np.array_equal(rec.commands[-1], held)
         # the service stops too
         assert trigger(commander, "/emergency_stop").success
         assert wait_until(lambda: rec.mode() == "estopped", 5.0, poll_s=0.02)
         assert trigger(commander, "/emergency_stop/reset").success
+
+
+def test_a_silent_commander_makes_the_arm_hold_and_repeats_keep_it_going(tmp_path):
+    with running_stack(tmp_path, {"mujoco_sim", "wbc_controller"}) as (processes, commander):
+        rec = Recorder(commander)
+        target_pub = commander.create_publisher(WholeBodyTarget, "/wbc/target", 10)
+        assert wait_until(lambda: target_pub.get_subscription_count() > 0 and rec.joints
+                          and arm_speed_radps(rec.joints[-1]) < STOPPED_RADPS
+                          and rec.mode() == "holding", 20.0, poll_s=0.02)  # settled at start
+        # a slow move (0.02 m/s: several seconds) sent once, and its commander falls silent
+        once = tool_target("tool", [0.45, -0.1, 0.30], commander.get_clock().now().to_msg(),
+                           max_linear_speed_mps=0.02)
+        target_pub.publish(once)
+        sent_s = time.monotonic()
+        assert wait_until(lambda: rec.task("tool") is not None
+                          and rec.task("tool").state == "moving", 10.0, poll_s=0.02)
+        assert wait_until(lambda: rec.task("tool").state != "moving", 15.0, poll_s=0.02)
+        held_after_s = time.monotonic() - sent_s
+        task = rec.task("tool")
+        assert task.state == "unreachable" and "commander silent" in task.message, task
+        assert task.position_error_m > 0.01  # stopped on the way, not arrived
+        time.sleep(0.2)  # commands of ticks before the hold may arrive after its state
+        n = rec.count("commands")
+        assert wait_until(lambda: len(rec.since("commands", n)) > 20, 20.0, poll_s=0.02)
+        held = rec.since("commands", n)
+        assert all(np.array_equal(c, held[0]) for c in held), [
+            float(np.abs(c - held[0]).max()) for c in held]
+
+        # the same move repeated every 0.5 s: taken once (a repeat is a keep-alive, it does
+        # not restart the motion) and followed to the end
+        repeated = tool_target("tool", [0.45, -0.1, 0.30], commander.get_clock().now().to_msg(),
+                               max_linear_speed_mps=0.05)
+        started_s = time.monotonic()
+        assert send_until(target_pub, repeated, lambda: rec.task("tool").state == "reached", 60.0)
+        took_s = time.monotonic() - started_s
+        taken = processes.log_tail("wbc_controller", 400).count("commander silent")
+        assert taken == 1, processes.log_tail("wbc_controller")
+        assert not processes.dead()
+        print(f"\nRELIABILITY silent commander: a move sent once held {held_after_s:.1f} s after "
+              f"it was sent (commander_timeout_s 2 s), {task.position_error_m * 100:.1f} cm short; "
+              f"{len(held)} held commands checked; the same move repeated every 0.5 s reached "
+              f"its target in {took_s:.1f} s")
 
 
 class FakeRobot:

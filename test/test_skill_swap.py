@@ -22,10 +22,10 @@ import rclpy
 from action_msgs.msg import GoalStatusArray
 
 from ros_stack import running_stack, wait_until
+from vla_bringup.heartbeat import HeartbeatMonitor
 from vla_bringup.launcher import StackProcesses
 from vla_bringup.skills_cli import format_describe, format_list
 from vla_planner.registry import (
-    HeartbeatMonitor,
     ProviderPresence,
     RegisteredSkill,
     SkillRegistry,

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from rclpy.clock import Clock, ClockType
 from std_msgs.msg import String
 
+from vla_bringup.heartbeat import HeartbeatMonitor
 from vla_bringup.qos import HEARTBEAT_QOS
-from vla_planner.registry import HeartbeatMonitor, RegisteredSkill
+from vla_planner.registry import RegisteredSkill
 
 HEARTBEAT_TOPIC = "/skills/heartbeat"
 HEARTBEAT_PERIOD_S = 0.1

@@ -4,7 +4,12 @@ passes each command through the safety layer (vla_controller.safety) and publish
 forward-controller commands.
 
 Emergency stop: vla_controller.estop_interface (topic, services, latched state); a stop holds the
-arm and gripper where they are until a reset and a new target."""
+arm and gripper where they are until a reset and a new target.
+
+Silent commander: whoever sends a frame target repeats it (same stamp, same task: a keep-alive,
+not a new goal) while the arm moves to it; a moving task not repeated for `commander_timeout_s`
+(wall time) makes the arm hold where it is, so a crashed skill server does not leave the arm
+travelling on its own."""
 
 import threading
 import time
@@ -19,6 +24,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from vla_bringup.conversions import se3_from_pose_msg
+from vla_bringup.heartbeat import HeartbeatMonitor
 from vla_bringup.node_runner import optional_parameter, run_node, start_worker
 from vla_bringup.profile import load_profile, resolve_path
 from vla_controller.estop_interface import EmergencyStopInterface
@@ -47,6 +53,8 @@ class WbcControllerNode(Node):
         self.declare_parameter("max_angular_speed_radps", 1.0)
         self.declare_parameter("speed_scale", 1.0)  # 0..1: slows everything (first hardware runs)
         self.declare_parameter("joint_state_timeout_s", 0.5)  # wall time; older -> hold
+        # wall time without a repeat of a moving frame target -> hold (0: never)
+        self.declare_parameter("commander_timeout_s", 2.0)
         self.declare_parameter("workspace_min_base_m", Parameter.Type.DOUBLE_ARRAY)
         self.declare_parameter("workspace_max_base_m", Parameter.Type.DOUBLE_ARRAY)
         profile = load_profile(resolve_path(self.get_parameter("robot_profile").value))
@@ -57,6 +65,7 @@ class WbcControllerNode(Node):
         )
         self.base_frame = profile["base_frame"]
         self.period_s = 1.0 / float(profile["control_rate_hz"])
+        self.check_period_s = STATE_PERIOD_TICKS * self.period_s
         robot = RobotModel.from_urdf(
             profile["urdf"],
             self.arm_joints,
@@ -86,7 +95,15 @@ class WbcControllerNode(Node):
         self.rate = RateMeter()
         self.hold_mode = HoldMode()
         self.estop_latched_ns: int | None = None  # ROS time of the latch, until the first hold
-        self.stopped_tasks: set[str] = set()  # tasks cut short by the e-stop (never "reached")
+        self.stopped_tasks: set[str] = set()  # tasks cut short (e-stop, silent commander)
+        # the last (stamp, frame, task) taken per task name: an identical one is a keep-alive
+        self.taken: dict[str, tuple] = {}
+        commander_timeout_s = float(self.get_parameter("commander_timeout_s").value)
+        if not (commander_timeout_s == 0.0 or commander_timeout_s > 4 * self.check_period_s):
+            raise ValueError(f"commander_timeout_s must be 0 (off) or above "
+                             f"{4 * self.check_period_s} s, got {commander_timeout_s}")
+        self.commanders = (HeartbeatMonitor(commander_timeout_s, self.check_period_s)
+                           if commander_timeout_s > 0.0 else None)
 
         inputs = MutuallyExclusiveCallbackGroup()
         self.create_subscription(
@@ -149,6 +166,18 @@ class WbcControllerNode(Node):
 
     def on_target(self, msg: WholeBodyTarget) -> None:
         for task in msg.tasks:
+            taken = (msg.header.stamp, msg.header.frame_id, task)
+            repeat = task.operation == WholeBodyTask.ADD_OR_UPDATE and self.taken.get(
+                task.name) == taken
+            self.taken[task.name] = taken
+            if self.commanders is not None:
+                with self.lock:
+                    if task.operation == WholeBodyTask.REMOVE:
+                        self.commanders.forget(task.name)
+                    else:
+                        self.commanders.heard(task.name, time.monotonic())
+            if repeat:
+                continue  # a keep-alive: the goal (and its trajectory) stays as it is
             state = WholeBodyTaskState(name=task.name, target_stamp=msg.header.stamp)
             try:
                 if self.safety.estopped and task.operation != WholeBodyTask.REMOVE:
@@ -228,6 +257,7 @@ class WbcControllerNode(Node):
             if gripper is not None and ticks % GRIPPER_PERIOD_TICKS == 0:
                 self.gripper_pub.publish(Float64MultiArray(data=gripper))
             if ticks % STATE_PERIOD_TICKS == 0:
+                self.hold_for_silent_commanders()
                 self.publish_state(q_cmd, now_ns)
 
     def safe_command(self, q_measured: np.ndarray | None, now_ns: int) -> np.ndarray | None:
@@ -265,6 +295,28 @@ class WbcControllerNode(Node):
             self.get_logger().info(message)
         else:
             self.get_logger().warning(message)
+
+    def hold_for_silent_commanders(self) -> None:
+        """Hold the arm if a moving task's commander stopped repeating its target."""
+        if self.commanders is None:
+            return
+        moving = {name for name, status in self.wbc.status().items() if status.state == "moving"}
+        with self.lock:
+            silent = self.commanders.silent(time.monotonic())
+            for name in silent - moving:
+                self.commanders.forget(name)  # arrived (or held): nothing left to watch
+        if not silent & moving:
+            return
+        reason = f"commander silent for over {self.commanders.silence_s:.1f} s: holding"
+        self.wbc.hold()
+        with self.lock:
+            for name in silent & moving:
+                self.commanders.forget(name)
+                state = self.task_states.get(name)
+                if state is not None:
+                    state.state, state.message = "unreachable", reason
+                self.stopped_tasks.add(name)
+        self.get_logger().error(f"{reason} ({', '.join(sorted(n[:40] for n in silent & moving))})")
 
     def publish_state(self, q_cmd: np.ndarray, now_ns: int) -> None:
         status = self.wbc.status()

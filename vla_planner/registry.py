@@ -97,37 +97,3 @@ class ProviderPresence:
             self._first_heard.pop(provider, None)   # a provider coming back starts afresh
             self._seen.discard(provider)
         return gone
-
-
-class HeartbeatMonitor:
-    """Which providers have gone silent (pure: the node passes in heartbeats and the time).
-
-    Only providers that have sent a heartbeat are judged (one that never does is left to
-    ProviderPresence). A check that runs late means this process was starved of CPU, and the
-    silence may be ours rather than theirs: everyone then gets a fresh `silence_s`."""
-
-    def __init__(self, silence_s: float, check_period_s: float) -> None:
-        if not 0.0 < check_period_s < silence_s:
-            raise ValueError("need 0 < check_period_s < silence_s")
-        self.silence_s = silence_s
-        self.late_s = 3.0 * check_period_s
-        self._last_heard: dict[str, float] = {}
-        self._last_check_s: float | None = None
-
-    def heard(self, provider: str, now_s: float) -> None:
-        self._last_heard[provider] = now_s
-
-    def forget(self, provider: str) -> None:
-        self._last_heard.pop(provider, None)
-
-    def watched(self) -> set[str]:
-        return set(self._last_heard)
-
-    def silent(self, now_s: float) -> set[str]:
-        """Providers not heard for more than silence_s (checked every check_period_s)."""
-        late = self._last_check_s is not None and now_s - self._last_check_s > self.late_s
-        self._last_check_s = now_s
-        if late:
-            self._last_heard = dict.fromkeys(self._last_heard, now_s)
-            return set()
-        return {p for p, heard_s in self._last_heard.items() if now_s - heard_s > self.silence_s}

@@ -50,7 +50,9 @@ from vla_stack.srv import QueryAffordance
 
 HOLDING_MIN_OPENING_M = 0.004   # fingers stopped this far apart: something is between them
 DRIVE_RATE_HZ = 20.0            # /cmd_vel from the walk / turn loop
-TARGET_RESEND_S = 1.0           # wall s without the controller listing our target: send again
+# wall s between repeats of a target: until the controller lists it (a lost one is delivered),
+# and for the arm while it moves (keep-alives for the controller's commander_timeout_s, 2 s)
+TARGET_RESEND_S = 0.5
 STALL_S = 6.0                   # walking without getting closer for this long: failed
 STANCE_S = 30.0                 # onto a stance: move-settle-look takes a few rounds (~4 s each)
 UPRIGHT_MAX_TILT = math.radians(45.0)
@@ -427,21 +429,25 @@ class SkillServerNode(Node):
 
     def wait_for_task(self, name: str, target: WholeBodyTarget, send, goal_handle,
                       what: str) -> None:
-        """Wait until the controller reports task `name` of `target` reached. Until it lists
-        the task at all, send(target) again every TARGET_RESEND_S: a target published before
-        the controller's subscription had matched ours is never delivered (seen in a test that
-        sent a pick right after start-up: the arm never moved)."""
+        """Wait until the controller reports task `name` of `target` reached, sending it
+        again every TARGET_RESEND_S: until the controller lists it (a target published before
+        the controller's subscription had matched ours is never delivered: seen in a test that
+        sent a pick right after start-up, the arm never moved), and on the arm for as long as
+        it moves (the controller holds the arm when a moving task's commander goes silent; the
+        legged controller stands still on a silent /cmd_vel instead)."""
         stamp = target.header.stamp
         sent_at_s = time.monotonic()
 
         def status():
             nonlocal sent_at_s
             task = self.wbc_tasks.get(name)
-            if task is None or (task.target_stamp.sec, task.target_stamp.nanosec) != (
-                    stamp.sec, stamp.nanosec):
-                if time.monotonic() - sent_at_s > TARGET_RESEND_S:
-                    send(target)
-                    sent_at_s = time.monotonic()
+            listed = task is not None and (task.target_stamp.sec, task.target_stamp.nanosec) == (
+                stamp.sec, stamp.nanosec)
+            if (not listed or not self.floating_base) and \
+                    time.monotonic() - sent_at_s > TARGET_RESEND_S:
+                send(target)
+                sent_at_s = time.monotonic()
+            if not listed:
                 return None
             if task.state in ("unreachable", "rejected"):
                 raise SkillError(f"controller: {name} target {task.state}: {task.message}")
