@@ -1,12 +1,17 @@
 """Faults injected into the running arm stack (real processes, real DDS): a skill node killed in
-the middle of its action, the simulator frozen, perception going silent, and a camera sending
-garbage. The task must end in bounded time with a reason, nothing may hang, and the arm must not
-be left moving."""
+the middle of its action, the simulator frozen, perception going silent, a camera sending
+garbage, and a language-model endpoint that is not there. The task must end in bounded time with
+a reason, nothing may hang, and the arm must not be left moving."""
 
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -210,3 +215,26 @@ def test_garbage_camera_frames_never_crash_perception(tmp_path):
             executor.shutdown()
             node.destroy_node()
             rclpy.shutdown()
+
+
+def test_unreachable_lm_endpoint_aborts_the_demo_and_the_record_is_written(tmp_path):
+    """`vla demo` scoring with a completions server that is not there (nothing listens on the
+    port): the task is aborted with the reason, nothing runs, the episode record is written."""
+    with socket.socket() as probe:  # a free port: nothing listens on it once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "episode"
+    run = subprocess.run([str(Path(sys.prefix) / "bin" / "vla"), "demo", "--robot", "arm",
+                          "--record", str(out), "--endpoint", f"http://127.0.0.1:{port}",
+                          "--task-timeout", "120"],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    print(run.stdout[-3000:], run.stderr[-2000:])
+    assert run.returncode == 1
+    episode = json.loads((out / "episode.json").read_text())
+    assert episode["outcome"] == "aborted" and episode["success"] is False
+    assert "unreachable" in episode["message"] and f":{port}/" in episode["message"]
+    assert episode["steps"] == []  # no skill ran: the robot was never moved
+    assert (out / "episode.mcap").stat().st_size > 0
+    print(f"\nRELIABILITY fault LM endpoint unreachable (vla demo --endpoint): outcome "
+          f"{episode['outcome']} after {episode['wall_s']} s ({episode['message']!r}); no step "
+          f"run; episode.json and the bag written")

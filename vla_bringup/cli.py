@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true",
                       help="no viewer window (the only mode so far: rendering is offscreen)")
     demo.add_argument("--model", help="planner model: a local HF model dir or .gguf file")
+    demo.add_argument("--endpoint", metavar="URL",
+                      help="score with an OpenAI-compatible completions server at URL "
+                           "(e.g. http://127.0.0.1:8080) instead of the local model")
     demo.add_argument("--max-steps", type=int, default=0, help="planner step limit (0: default)")
     demo.add_argument("--real-time-factor", type=positive_float, default=1.0,
                       help="simulation speed relative to wall time, e.g. 2 (the 250 Hz "

@@ -49,7 +49,9 @@ def run_demo(args: argparse.Namespace) -> int:
     if profile.get("floating_base"):  # the scene's landmarks are the legged robot's map
         overrides["perception"] = {"map_file": scene}
     if args.model:
-        overrides["planner"] = {"model_path": args.model}
+        overrides.setdefault("planner", {})["model_path"] = args.model
+    if args.endpoint:
+        overrides.setdefault("planner", {}).update(backend="endpoint", endpoint_url=args.endpoint)
     specs = stack_specs(args.robot, overrides)
     log_dir = Path(args.record or tempfile.mkdtemp(prefix="vla_demo_")) / "logs"
     say(f"vla demo: robot={args.robot} task={task!r} goal={goal or '(planner outcome)'}")
@@ -112,26 +114,38 @@ def wait_for_stack(commander: StackCommander, stack: StackProcesses, timeout_s: 
 
 def drive(commander: StackCommander, stack: StackProcesses, args, task: str, goal: str,
           wall_start: float) -> int:
-    if not wait_for_stack(commander, stack, args.startup_timeout):
-        say("vla demo: the stack did not come up")
+    """Run the task; exit status 0 only if the goal holds. With --record the episode record is
+    written whatever happens (stack down, task refused or aborted)."""
+
+    def record(episode: dict) -> None:
+        if args.record:
+            for path in write_episode(Path(args.record), episode, commander.frames):
+                say(f"  wrote {path}")
+
+    def not_run(outcome: str, message: str) -> int:
+        say(f"vla demo: {message}")
+        record({"robot": args.robot, "instruction": task, "goal": goal, "outcome": outcome,
+                "success": False, "steps": [], "message": message})
         return 2
+
+    if not wait_for_stack(commander, stack, args.startup_timeout):
+        return not_run("not started", "the stack did not come up")
     say(f"  stack ready in {time.monotonic() - wall_start:.1f} s; skills: "
         f"{', '.join(sorted(commander.skills))}; objects: "
         f"{', '.join(o.name for o in commander.objects.objects)}")
     commander.on_feedback = print_feedback
     episode = run_episode(commander, args.robot, task, goal, args.max_steps, args.task_timeout)
     if episode is None:
-        say("vla demo: the planner refused the task")
-        return 2
+        return not_run("refused", "the planner refused the task")
     episode["startup_s"] = round(episode.pop("task_started") - wall_start, 2)
     holds, outcome, detail = episode["success"], episode["outcome"], episode["goal_detail"]
     say(f"  outcome: {outcome}; goal {goal or '(none)'}: {'HOLDS' if holds else 'does NOT hold'}"
         + (f" ({detail})" if detail else ""))
+    if episode["message"] and outcome != "success":
+        say(f"  why: {episode['message']}")
     say(f"  task wall {episode['wall_s']} s, sim {episode['sim_s']} s, planner ms/step "
         f"{episode['planner_ms']}, controller loop {episode['controller_loop_hz']} Hz")
-    if args.record:
-        for path in write_episode(Path(args.record), episode, commander.frames):
-            say(f"  wrote {path}")
+    record(episode)
     return 0 if holds else 1
 
 
