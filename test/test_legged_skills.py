@@ -13,6 +13,7 @@ from vla_skills.legged import (
     PoseApproach,
     WalkLimits,
     arc_velocity,
+    footprint_exit_m,
     turn_command,
     walk_command,
 )
@@ -107,6 +108,27 @@ def test_stop_distance_keeps_the_body_clear_of_the_target():
     assert walk.stop_distance_m(DOOR) == pytest.approx(walk.body_front_m + walk.clearance_m)
     # the default goal is near(robot, red_cone, 0.5): the walk must end inside it
     assert walk.stop_distance_m(CONE) < 0.5 - WalkLimits().arrive_tolerance_m
+
+
+def test_stop_distance_is_taken_to_the_side_facing_the_robot():
+    """The yellow box as perception measured it from the quadruped's low camera (4 m off):
+    0.50 wide across the view, 0.25 deep, yaw 1.09 rad. Its near side is 0.13 m from the
+    measured centre on the way to the robot; half its longest side (0.25 m) stopped the walk
+    0.70 m from the true centre, outside the suite's near(robot, yellow_box, 0.6)."""
+    walk = make_skills(["walk_to"], load_profile("quadruped"))[0]
+    box = ObjectInfo("yellow_box", "graspable", np.array([3.89, -0.44, 0.17]),
+                     np.array([0.50, 0.25, 0.34]), yaw_rad=1.085)
+    world = WorldSnapshot(objects={"yellow_box": box}, base_pose=Pose2D(0.0, 0.0, 0.0))
+    toward = -box.position_base_m[:2] / np.linalg.norm(box.position_base_m[:2])
+    near_side_m = footprint_exit_m(box, box.position_base_m[:2], toward)
+    assert near_side_m == pytest.approx(0.134, abs=0.005)
+    assert walk.stop_distance_m(box, world) == pytest.approx(
+        near_side_m + walk.body_front_m + walk.clearance_m)
+    # a round object seen along its box's diagonal: never farther than its radius
+    ball = ObjectInfo("blue_ball", "graspable", np.array([2.0, 2.0, 0.12]), np.full(3, 0.25))
+    world = WorldSnapshot(objects={"blue_ball": ball}, base_pose=Pose2D(0.0, 0.0, 0.0))
+    assert walk.stop_distance_m(ball, world) == pytest.approx(
+        0.125 + walk.body_front_m + walk.clearance_m)
 
 
 # ----- humanoid reach: where to stand ---------------------------------------------------------
