@@ -18,7 +18,7 @@ from ros_stack import running_stack
 from vla_bringup.commander import wait_for
 from vla_bringup.profile import load_profile
 from vla_bringup.qos import HEARTBEAT_QOS, REGISTRY_QOS, SENSOR_QOS
-from vla_stack.action import ExecuteSkill
+from vla_stack.action import ExecuteSkill, ExecuteTask
 from vla_stack.msg import SceneObjects, SkillDescription, WholeBodyState, WholeBodyTarget
 from vla_stack.srv import CheckGoal, QueryAffordance
 
@@ -159,3 +159,37 @@ def test_fuzzed_skill_goals_are_rejected_or_fail_cleanly(stack):
     print(f"\nRELIABILITY fuzz action /skills/pick/execute: {sum(outcomes.values())} goals, "
           f"{outcomes['rejected']} rejected, {outcomes['finished']} accepted, cancelled, "
           "finished")
+
+
+def test_fuzzed_task_goals_never_wedge_the_planner(stack):
+    """Hostile task goals (long and unicode instructions, extreme step limits): each is rejected
+    or ends after a cancel; then a real task is still accepted."""
+    processes, commander, states = stack
+    client = ActionClient(commander, ExecuteTask, "/planner/execute_task")
+    assert client.wait_for_server(timeout_sec=20.0)
+    outcomes = {"rejected": 0, "finished": 0}
+
+    def send_and_end(goal) -> bool:
+        future = client.send_goal_async(goal)
+        assert wait_for(future, 20.0), "the planner did not answer a goal"
+        handle = future.result()
+        if not handle.accepted:
+            return False
+        wait_for(handle.cancel_goal_async(), 20.0)
+        result = handle.get_result_async()
+        assert wait_for(result, 60.0), f"an accepted task never ended: {goal.instruction[:200]!r}"
+        return True
+
+    @settings(max_examples=15, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(ros_message(ExecuteTask.Goal))
+    def send(goal):
+        outcomes["finished" if send_and_end(goal) else "rejected"] += 1
+
+    send()
+    assert send_and_end(ExecuteTask.Goal(instruction="put the red cube in the blue bin"))
+    client.destroy()
+    assert_stack_healthy(processes, commander, states, "fuzzed task goals")
+    print(f"\nRELIABILITY fuzz action /planner/execute_task: {sum(outcomes.values())} goals, "
+          f"{outcomes['rejected']} rejected, {outcomes['finished']} accepted, cancelled, "
+          "finished; a real task accepted afterwards")
