@@ -14,6 +14,8 @@ def test_plan_lines_stop_at_done_and_drop_outcomes():
     assert plan_lines(text) == ["pick up the red cube", "put the red cube in the blue bin"]
     assert plan_lines(" done") == []
     assert plan_lines("1. pick up the ball\n\nTask: something else") == ["pick up the ball"]
+    assert plan_lines(" pick up the ball (succeeded)\nState: the gripper holds the ball.\n2. done"
+                      ) == ["pick up the ball"]  # State lines are not steps
 
 
 def test_lines_map_to_candidates_or_to_nothing():
@@ -43,7 +45,8 @@ def test_generated_plan_runs_open_loop_with_the_real_model():
         return robot.execute(candidate)
 
     result = run_generated_task("put the red cube in the blue bin", backend.generate,
-                                robot.state, execute, MiniLMEmbedder())
+                                robot.state, execute, MiniLMEmbedder(),
+                                describe_scene=robot.scene)
     assert executed and executed[0] == "pick up the red cube"
     # measured: SmolLM2 writes "pick up" twice; open loop, the second pick fails and ends it
     assert result.outcome in ("success", "failure")

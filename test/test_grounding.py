@@ -17,8 +17,9 @@ from vla_planner.grounding import (
     safe_words,
 )
 from vla_planner.lm_backend import TransformersBackend
-from vla_planner.prompt import Candidate, ObjectRef, make_candidates
+from vla_planner.prompt import Candidate, ObjectRef
 from vla_planner.saycan import SayCanPlanner, StepResult, run_task
+from vla_planner.scene_state import describe_scene
 
 CUBES = [ObjectRef("red_cube", "red cube", "graspable"),
          ObjectRef("green_cube", "green cube", "graspable"),
@@ -31,8 +32,7 @@ class SceneRobot(TableRobot):
     """TableRobot over any object list; records every skill it is asked to run."""
 
     def __init__(self, objects: list[ObjectRef]) -> None:
-        super().__init__()
-        self.candidates = make_candidates([PICK, PLACE], objects)
+        super().__init__(objects=objects)
         self.executed: list[str] = []
 
     def execute(self, candidate: Candidate) -> StepResult:
@@ -56,7 +56,13 @@ def run(planner, grounder, instruction, objects, deny=None):
     grounding = disambiguate(grounder.ground(instruction, objects, CONTAINER),
                              planner.backend.score, deny)
     scope = TaskScope(grounding, deny)
-    result = run_task(instruction, planner, robot.state, robot.execute, max_steps=6, scope=scope)
+
+    def scene() -> str:  # the State line of the task's objects, as the planner node makes it
+        return describe_scene([(o, robot.box(o.name)) for o in objects
+                               if scope.allows_object(o.name)])
+
+    result = run_task(instruction, planner, robot.state, robot.execute, max_steps=6, scope=scope,
+                      describe_scene=scene)
     return result, robot
 
 
@@ -123,7 +129,8 @@ def test_infeasible_requests_move_nothing(planner, grounder, instruction):
 def test_without_grounding_the_green_bin_request_goes_to_the_blue_bin(planner):
     """Why grounding matters: the LM alone happily uses the only bin there is."""
     robot = SceneRobot(CUBES)
-    result = run_task("put the red cube in the green bin", planner, robot.state, robot.execute)
+    result = run_task("put the red cube in the green bin", planner, robot.state, robot.execute,
+                      describe_scene=lambda: robot.scene(("red_cube", "blue_bin")))
     assert robot.inside == {"red_cube": "blue_bin"} and result.outcome == "success"
 
 
@@ -283,3 +290,20 @@ def test_objects_seen_after_grounding_stay_usable_but_unnamed_ones_do_not(ground
     denied = TaskScope(scope.grounding, DenyList.from_lists(objects=["red_box"]))
     denied.admit([ObjectRef("red_box", "red box", "graspable")])
     assert not denied.allows(renamed)
+
+
+def test_repeated_descriptions_are_numbered_in_words():
+    """Measured: with "red cube 2" SmolLM2 picked "the red cube" (a prefix of it) again after it
+    was in the bin; "second red cube" is a different phrase."""
+    perceived = [("red_cube", "red cube", "red", "cube", "graspable"),
+                 ("red_cube_2", "red cube", "red", "cube", "graspable"),
+                 ("red_cube_3", "red cube", "red", "cube", "graspable"),
+                 ("blue_bin", "blue bin", "blue", "bin", "container")]
+    objects, rejected = plannable_objects(perceived)
+    assert rejected == []
+    assert [o.description for o in objects] == ["red cube", "second red cube", "third red cube",
+                                                "blue bin"]
+    grounding = Grounder(None).ground("put both red cubes in the bin", objects, CONTAINER)
+    assert grounding.resolutions[0].matches == ("red_cube", "red_cube_2", "red_cube_3")
+    assert grounding.lm_instruction() == ("put the red cube and the second red cube and the third "
+                                          "red cube in the blue bin")

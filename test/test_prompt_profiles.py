@@ -34,6 +34,20 @@ def test_profile_prompts_use_the_robots_own_skill_templates(robot):
     # the default task's objects never appear in the examples (no answer given away)
     text = builder.build("walk to the red cone", [])
     assert text.count("red cone") == 1 and "red cylinder" not in text
+    # no State lines in its examples: the planner adds none (the words are the arm's table)
+    assert not builder.shows_state and "State:" not in text
+
+
+def test_example_states_come_from_the_config():
+    builder = PromptBuilder.from_config({"examples": [
+        {"task": "put the pear in the bowl", "state": "the pear is in the bowl",
+         "steps": [{"text": "pick up the pear", "state": "the pear is on the table"},
+                   {"text": "put the pear in the bowl", "state": "the gripper holds the pear"}]}]})
+    assert builder.shows_state
+    assert builder.build("put the fig in the bowl", []).split("\n\n")[1] == (
+        "Task: put the pear in the bowl.\nPlan:\nState: the pear is on the table.\n"
+        "1. pick up the pear (succeeded)\nState: the gripper holds the pear.\n"
+        "2. put the pear in the bowl (succeeded)\nState: the pear is in the bowl.\n3. done")
 
 
 def test_prompt_config_is_checked():

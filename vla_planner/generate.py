@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vla_planner.grounding import TaskScope, TextEmbedder
-from vla_planner.prompt import DONE, Candidate, PromptBuilder, clean_instruction
+from vla_planner.prompt import DONE, STATE_LABEL, Candidate, PromptBuilder, clean_instruction
 from vla_planner.saycan import (
     ExecutedStep,
     ScoredCandidate,
@@ -32,11 +32,14 @@ class ParsedStep:
 
 
 def plan_lines(generated: str) -> list[str]:
-    """The step texts of a generated plan, up to `done` or the next task."""
+    """The step texts of a generated plan, up to `done` or the next task (State lines, which the
+    LM writes when its examples have them, are not steps)."""
     lines = []
     for raw in generated.splitlines():
         if raw.strip().lower().startswith("task:"):
             break
+        if raw.strip().lower().startswith(STATE_LABEL.lower()):
+            continue
         text = _NUMBERED.match(raw).group(1).strip().rstrip(".").lower()
         if not text:
             continue
@@ -83,9 +86,11 @@ def run_generated_task(
     on_step: Callable[[ExecutedStep], None] | None = None,
     scope: TaskScope | None = None,
     rewrite: Callable[[str], str] | None = None,
+    describe_scene: Callable[[], str] | None = None,
 ) -> TaskResult:
     """Write the plan once, map it, run it in order; the first failed or unmappable step ends
-    the task as a failure. An empty plan is `infeasible` (the LM said done at once)."""
+    the task as a failure. An empty plan is `infeasible` (the LM said done at once).
+    describe_scene() gives the prompt the scene at the start, as run_task does each step."""
     clean_instruction(instruction)
     prompt = prompt or PromptBuilder()
     infeasible = scope.infeasible_reason() if scope is not None else None
@@ -93,7 +98,8 @@ def run_generated_task(
         return TaskResult("infeasible", (), infeasible)
     lm_instruction = scope.lm_instruction(instruction) if scope is not None else instruction
     started = time.perf_counter()
-    lines = plan_lines(generate(prompt.build(lm_instruction, [])))[:max_steps]
+    state = describe_scene() if describe_scene is not None else ""
+    lines = plan_lines(generate(prompt.build(lm_instruction, [], state)))[:max_steps]
     planner_ms = (time.perf_counter() - started) * 1e3
     steps: list[ExecutedStep] = []
     if not lines:

@@ -56,6 +56,9 @@ NOUN_THRESHOLD = 0.5     # cosine of "a <noun>" vs "a <object noun gloss>"; belo
 NOUN_MARGIN = 0.1        # keep matches this close to the best one (a red cube AND a red box)
 _SAFE_WORDS = re.compile(r"[a-z][a-z0-9]*(?: [a-z0-9]+){0,3}")
 MAX_DESCRIPTION_CHARS = 40
+# A second object described like an earlier one is "the second red cube": SmolLM2 read "red
+# cube 2" as "red cube" (a prefix of it) and picked the first cube again (measured).
+ORDINALS = ("second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth")
 
 
 def plannable_objects(entries: Iterable[tuple[str, str, str, str, str]]
@@ -65,7 +68,8 @@ def plannable_objects(entries: Iterable[tuple[str, str, str, str, str]]
 
     Names and descriptions are data, possibly hostile ("ignore the task and ..."): each object is
     described by the first of its description, its name's words, or colour + shape that is a few
-    plain words and not already used by another object (two "red cube"s: "red cube 2")."""
+    plain words and not already used by another object; a repeat of an earlier object's words is
+    numbered in words (two "red cube"s: "red cube", "second red cube")."""
     refs: list[ObjectRef] = []
     rejected: list[str] = []
     used_words: set[str] = set()
@@ -78,13 +82,24 @@ def plannable_objects(entries: Iterable[tuple[str, str, str, str, str]]
         suspect = bool(description) and not safe_words(description)
         options = [] if suspect else [description, name.replace("_", " ")]
         options.append(f"{colour} {shape_word}".strip())
-        options = [w for w in options if safe_words(w) and w not in used_words]
+        options = [w for w in options if safe_words(w)]
+        if options and options[0] in used_words:
+            options.insert(0, _next_ordinal(options[0], used_words))
+        options = [w for w in options if w and safe_words(w) and w not in used_words]
         if not options:
             rejected.append(name)
             continue
         refs.append(ObjectRef(name, options[0], kind or "graspable"))
         used_words.add(options[0])
     return refs, rejected
+
+
+def _next_ordinal(words: str, used_words: set[str]) -> str:
+    """'second red cube' for the second 'red cube', ... ("" past the last ordinal)."""
+    for ordinal in ORDINALS:
+        if f"{ordinal} {words}" not in used_words:
+            return f"{ordinal} {words}"
+    return ""
 
 
 class TextEmbedder(Protocol):
@@ -180,7 +195,7 @@ def object_words(obj: ObjectRef) -> tuple[set[str], str]:
     """An object's colour words and head noun, from its description ("red cube")."""
     words = words_of(obj.description)
     colours = {canonical_colour(w) for w in words if w in COLOURS}
-    nouns = [w for w in words if w not in COLOURS]
+    nouns = [w for w in words if w not in COLOURS and w not in ORDINALS]
     return colours, (" ".join(nouns) if nouns else "object")
 
 
@@ -407,23 +422,25 @@ class TaskScope:
                 return f"{r.mention.text!r} refers only to denied objects ({', '.join(r.matches)})"
         return None
 
+    def allows_object(self, name: str) -> bool:
+        """The task may touch this object: not denied, and named by the instruction (or of a
+        kind it never names, or admitted after grounding)."""
+        if self.deny.denies_object(name):
+            return False
+        if self.grounding is None or name in self.admitted:
+            return True
+        restricted = self.grounding.restricted_kinds()
+        kinds = self.grounding.kinds_by_name.get(name) or self.late_kinds.get(name)
+        if kinds is None:
+            return not restricted  # never described to us: only in an unnamed world
+        return all(name in restricted[k] for k in kinds if k in restricted)
+
     def allows(self, candidate: Candidate) -> bool:
         if candidate.is_done:
             return True
-        if self.deny.denies(candidate):
+        if candidate.skill in self.deny.skills:
             return False
-        if self.grounding is None:
-            return True
-        restricted = self.grounding.restricted_kinds()
-        for name in candidate.args.values():
-            if name in self.admitted:
-                continue
-            kinds = self.grounding.kinds_by_name.get(name) or self.late_kinds.get(name)
-            if kinds is None:
-                return not restricted  # never described to us: only in an unnamed world
-            if any(name not in restricted[k] for k in kinds if k in restricted):
-                return False
-        return True
+        return all(self.allows_object(name) for name in candidate.args.values())
 
     def filter(self, candidates: Sequence[Candidate], affordances: Sequence[float]
                ) -> tuple[list[Candidate], list[float]]:

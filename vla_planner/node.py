@@ -56,7 +56,9 @@ from vla_planner.saycan import (
     TaskResult,
     run_task,
 )
+from vla_planner.scene_state import ObjectBox, describe_scene
 from vla_skills.base import NO_OBJECTS_YET, PERCEPTION_SILENT
+from vla_skills.world_model import yaw_of
 from vla_stack.action import ExecuteSkill, ExecuteTask
 from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, SkillDescription
 from vla_stack.srv import QueryAffordance
@@ -133,6 +135,7 @@ class PlannerNode(Node):
         self.detached_clients: list[tuple[float, SkillClients]] = []  # out of the wait sets
         self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
+        self.boxes: dict[str, ObjectBox] = {}         # their boxes, for the prompt's State line
         self.objects_at = time.monotonic()            # when it last did (wall; start: now)
         self.affordance_reasons: dict[str, str] = {}  # candidate text -> the skill's last why
         self.scope: TaskScope | None = None           # the running task's grounding/deny-list
@@ -252,8 +255,17 @@ class PlannerNode(Node):
         if rejected:
             self.get_logger().warning(f"objects ignored (no plain-word description): "
                                       f"{', '.join(n[:40] for n in rejected)}")
+        boxes = {}
+        for o in msg.objects:
+            p, size = o.pose.position, o.size
+            try:
+                boxes[o.name] = ObjectBox((p.x, p.y, p.z), (size.x, size.y, size.z),
+                                          yaw_of(o.pose.orientation))
+            except ValueError:   # NaN or negative: that object gets no State clause
+                pass
         with self.lock:
             self.objects = refs
+            self.boxes = boxes
             self.objects_at = time.monotonic()
 
     # -- ROS plumbing per skill -----------------------------------------------------------
@@ -405,6 +417,14 @@ class PlannerNode(Node):
         self.state_ready_at = time.perf_counter()  # on_choice measures ranking from here
         return candidates, affordances
 
+    def scene_words(self) -> str:
+        """The running task's objects as perception shows them now, for the State line."""
+        with self.lock:
+            objects, boxes = list(self.objects or []), dict(self.boxes)
+        scope = self.scope
+        return describe_scene([(o, boxes[o.name]) for o in objects if o.name in boxes
+                               and (scope is None or scope.allows_object(o.name))])
+
     def run_skill(self, candidate: Candidate, goal_handle) -> StepResult:
         started = time.monotonic()
 
@@ -509,7 +529,8 @@ class PlannerNode(Node):
                     is_cancelled=lambda: goal_handle.is_cancel_requested or self.estopped,
                     min_affordance=float(self.get_parameter("min_affordance").value),
                     scope=scope,
-                    affordance_reason=lambda c: self.affordance_reasons.get(c.text, ""))
+                    affordance_reason=lambda c: self.affordance_reasons.get(c.text, ""),
+                    describe_scene=self.scene_words if self.prompt.shows_state else None)
             except PerceptionSilent as exc:
                 outcome = TaskResult("failure", (), str(exc))
             except Exception as exc:  # noqa: BLE001 - the task ends, the node stays up
@@ -532,14 +553,16 @@ class PlannerNode(Node):
         return result
 
     def generated(self, instruction: str, planner: SayCanPlanner, get_state, execute, *,
-                  max_steps: int, on_step, scope: TaskScope, **_unused) -> TaskResult:
+                  max_steps: int, on_step, scope: TaskScope, describe_scene,
+                  **_unused) -> TaskResult:
         """The generate-then-parse baseline, called like run_task."""
         def rewrite(line: str) -> str:  # the LM's object words -> perception's
             return self.grounder.ground(line, self.snapshot()[1]).lm_instruction()
 
         return run_generated_task(instruction, planner.backend.generate, get_state, execute,
                                   self.grounder.embedder, planner.prompt, max_steps=max_steps,
-                                  on_step=on_step, scope=scope, rewrite=rewrite)
+                                  on_step=on_step, scope=scope, rewrite=rewrite,
+                                  describe_scene=describe_scene)
 
     def publish_status(self, instruction: str, state: str, index: int, ranked, chosen) -> None:
         msg = PlannerStatus(instruction=instruction, state=state, step_index=index,

@@ -87,12 +87,13 @@ class SayCanPlanner:
         history: Sequence[HistoryItem],
         candidates: Sequence[Candidate],
         affordances: Sequence[float],
+        state: str = "",
     ) -> list[ScoredCandidate]:
-        """All candidates scored, best first."""
+        """All candidates scored, best first; `state` is the scene now, in words (or "")."""
         clean_instruction(instruction)  # validates
         candidates = list(candidates)
         affordances = validate_candidates(candidates, affordances)
-        prompt_text = self.prompt.build(instruction, list(history))
+        prompt_text = self.prompt.build(instruction, list(history), state)
         texts = [self.prompt.candidate_text(c) for c in candidates]
         scores = self.backend.score_detailed(prompt_text, texts)
         ranked = []
@@ -156,6 +157,7 @@ def run_task(
     min_affordance: float = 0.1,
     scope: TaskScope | None = None,
     affordance_reason: Callable[[Candidate], str] | None = None,
+    describe_scene: Callable[[], str] | None = None,
 ) -> TaskResult:
     """The SayCan loop: observe, rank, execute the best, record the outcome, until `done`.
 
@@ -166,6 +168,8 @@ def run_task(
     the task may not touch before the language model sees it. affordance_reason(candidate)
     is the skill's why for this step's affordance: a step whose effect already holds
     (ALREADY_DONE) does not count as the language model's wanted next step when `done` wins.
+    describe_scene() is the scene as seen now, in words, for the prompt's State line (called
+    after get_state each step; each step's is kept in the history).
     """
     clean_instruction(instruction)
     if max_steps < 1 or max_consecutive_failures < 1:
@@ -201,8 +205,9 @@ def run_task(
             )
             if not steps and planner.use_affordances and best_skill_can < min_affordance:
                 return finish("infeasible", "no skill is applicable in the initial state")
+            state = describe_scene() if describe_scene is not None else ""
             t0 = time.perf_counter()
-            ranking = planner.rank(lm_instruction, history, candidates, affordances)
+            ranking = planner.rank(lm_instruction, history, candidates, affordances, state)
             planner_ms = (time.perf_counter() - t0) * 1e3
             best = ranking[0]
             if on_choice is not None:
@@ -230,7 +235,7 @@ def run_task(
             if not isinstance(result, StepResult):
                 raise ValueError(f"execute must return a StepResult, got {result!r}")
             steps.append(ExecutedStep(best, result, planner_ms, tuple(ranking)))
-            history.append(HistoryItem(best.candidate.text, result.succeeded))
+            history.append(HistoryItem(best.candidate.text, result.succeeded, state))
             if on_step is not None:
                 on_step(steps[-1])
             failures_in_row = 0 if result.succeeded else failures_in_row + 1

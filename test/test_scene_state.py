@@ -1,0 +1,49 @@
+"""The planner's State line: where the task's objects are, from perceived boxes only."""
+
+import math
+
+import pytest
+
+from vla_planner.prompt import ObjectRef
+from vla_planner.scene_state import ObjectBox, describe_scene, where_is
+
+CUBE = ObjectRef("red_cube", "red cube", "graspable")
+BIN = ObjectRef("blue_bin", "blue bin", "container")
+# a 0.16 x 0.16 m bin, 0.07 m tall, turned 45 degrees: its corners are 0.113 m from the centre
+BIN_BOX = ObjectBox((0.42, -0.16, 0.035), (0.16, 0.16, 0.07), math.pi / 4)
+
+
+def cube_at(x: float, y: float, z: float) -> ObjectBox:
+    return ObjectBox((x, y, z), (0.04, 0.04, 0.04))
+
+
+@pytest.mark.parametrize("box, words", [
+    (cube_at(0.52, 0.12, 0.02), "the red cube is on the table"),
+    (cube_at(0.42, -0.16, 0.025), "the red cube is in the blue bin"),
+    (cube_at(0.42 + 0.10, -0.16, 0.025), "the red cube is in the blue bin"),  # toward a corner
+    (cube_at(0.42 + 0.07, -0.16 + 0.07, 0.02), "the red cube is on the table"),  # past a face
+    (cube_at(0.42, -0.16, 0.20), "the gripper holds the red cube"),  # carried over the bin
+    (cube_at(0.30, 0.10, 0.20), "the gripper holds the red cube"),
+])
+def test_where_an_object_is(box, words):
+    assert where_is(CUBE, box, [(BIN, BIN_BOX)]) == words
+
+
+def test_scene_lists_objects_not_containers_in_order():
+    second = ObjectRef("red_cube_2", "second red cube", "graspable")
+    scene = [(CUBE, cube_at(0.42, -0.16, 0.025)), (BIN, BIN_BOX),
+             (second, cube_at(0.36, 0.16, 0.02))]
+    assert describe_scene(scene) == ("the red cube is in the blue bin; "
+                                     "the second red cube is on the table")
+    assert describe_scene([(BIN, BIN_BOX)]) == ""
+
+
+@pytest.mark.parametrize("centre, size", [
+    ((math.nan, 0.0, 0.0), (0.1, 0.1, 0.1)),
+    ((0.0, 0.0, 0.0), (0.1, -0.1, 0.1)),
+    ((0.0, 0.0), (0.1, 0.1, 0.1)),
+    ((0.0, 0.0, math.inf), (0.1, 0.1, 0.1)),
+])
+def test_bad_boxes_raise(centre, size):
+    with pytest.raises(ValueError):
+        ObjectBox(centre, size)

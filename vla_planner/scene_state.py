@@ -1,0 +1,67 @@
+"""The scene's state as the planner can see it, in the words of the arm's prompt: which of the
+task's objects is in which container, which is lifted (in the gripper), which rests on the
+table. Only geometry from perception (box centre, size, yaw); no memory of what was done.
+
+The words match the State lines of the arm's few-shot examples (vla_planner.prompt), so after
+"put the pear in the bowl" the language model reads "the plum is on the table" before it
+would say `done`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vla_planner.prompt import ObjectRef
+
+CONTAINER = "container"
+RIM_MARGIN_M = 0.02      # a centre up to this above a container's rim still counts as in it
+RESTING_GAP_M = 0.03     # a bottom this close to the frame's z = 0 (the table) rests on it
+
+
+@dataclass(frozen=True)
+class ObjectBox:
+    """A perceived object's bounding box in the objects' frame (z = 0 is the table top)."""
+
+    centre_m: tuple[float, float, float]
+    size_m: tuple[float, float, float]
+    yaw_rad: float = 0.0
+
+    def __post_init__(self) -> None:
+        values = (*self.centre_m, *self.size_m, self.yaw_rad)
+        if len(self.centre_m) != 3 or len(self.size_m) != 3 \
+                or not all(math.isfinite(v) for v in values) or min(self.size_m) < 0.0:
+            raise ValueError(f"not a valid box: {self!r}")
+
+    def holds(self, other: ObjectBox) -> bool:
+        """`other`'s centre is over this container's footprint and below its rim."""
+        dx = other.centre_m[0] - self.centre_m[0]
+        dy = other.centre_m[1] - self.centre_m[1]
+        cos_yaw, sin_yaw = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
+        local_x, local_y = cos_yaw * dx + sin_yaw * dy, -sin_yaw * dx + cos_yaw * dy
+        rim_z = self.centre_m[2] + self.size_m[2] / 2.0
+        return abs(local_x) <= self.size_m[0] / 2.0 and abs(local_y) <= self.size_m[1] / 2.0 \
+            and other.centre_m[2] <= rim_z + RIM_MARGIN_M
+
+    @property
+    def bottom_z_m(self) -> float:
+        return self.centre_m[2] - self.size_m[2] / 2.0
+
+
+def where_is(obj: ObjectRef, box: ObjectBox,
+             containers: Sequence[tuple[ObjectRef, ObjectBox]]) -> str:
+    """One clause: "the red cube is in the blue bin", "... is on the table", or "the gripper
+    holds the red cube" (lifted off the table and in no container)."""
+    for container, container_box in containers:
+        if container.name != obj.name and container_box.holds(box):
+            return f"the {obj.description} is in the {container.description}"
+    if box.bottom_z_m <= RESTING_GAP_M:
+        return f"the {obj.description} is on the table"
+    return f"the gripper holds the {obj.description}"
+
+
+def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox]]) -> str:
+    """Where each object that is not a container is, in perception's order, joined by "; "."""
+    containers = [(o, b) for o, b in objects if CONTAINER in o.kinds]
+    return "; ".join(where_is(o, b, containers) for o, b in objects if CONTAINER not in o.kinds)
