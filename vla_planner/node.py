@@ -58,7 +58,7 @@ from vla_planner.saycan import (
 )
 from vla_planner.scene_state import ObjectBox, describe_scene
 from vla_skills.base import NO_OBJECTS_YET, PERCEPTION_SILENT
-from vla_skills.world_model import yaw_of
+from vla_skills.world_model import objects_from_msg
 from vla_stack.action import ExecuteSkill, ExecuteTask
 from vla_stack.msg import PlannerStatus, PlanStep, SceneObjects, SkillCall, SkillDescription
 from vla_stack.srv import QueryAffordance
@@ -135,7 +135,7 @@ class PlannerNode(Node):
         self.detached_clients: list[tuple[float, SkillClients]] = []  # out of the wait sets
         self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
-        self.boxes: dict[str, ObjectBox] = {}         # their boxes, for the prompt's State line
+        self.boxes: dict[str, ObjectBox] = {}         # those in view now, for the State line
         self.objects_at = time.monotonic()            # when it last did (wall; start: now)
         self.affordance_reasons: dict[str, str] = {}  # candidate text -> the skill's last why
         self.scope: TaskScope | None = None           # the running task's grounding/deny-list
@@ -255,13 +255,16 @@ class PlannerNode(Node):
         if rejected:
             self.get_logger().warning(f"objects ignored (no plain-word description): "
                                       f"{', '.join(n[:40] for n in rejected)}")
+        # only what perception sees now: a remembered object's pose is its last one (a cube
+        # hidden by the gripper is remembered on the table, a held cube seen as a "red ball"
+        # stays remembered in the air after it is put down)
         boxes = {}
-        for o in msg.objects:
-            p, size = o.pose.position, o.size
+        for name, info in objects_from_msg(msg).items():
             try:
-                boxes[o.name] = ObjectBox((p.x, p.y, p.z), (size.x, size.y, size.z),
-                                          yaw_of(o.pose.orientation))
-            except ValueError:   # NaN or negative: that object gets no State clause
+                if info.visible:
+                    boxes[name] = ObjectBox(tuple(info.position_base_m), tuple(info.size_m),
+                                            info.yaw_rad)
+            except ValueError:   # negative size: that object gets no State clause
                 pass
         with self.lock:
             self.objects = refs
@@ -491,6 +494,12 @@ class PlannerNode(Node):
         steps: list[PlanStep] = []
         self.wait_for_inputs(float(self.get_parameter("startup_wait_s").value))
 
+        scene_seen = [""]   # the State line of the step being chosen, for the log
+
+        def scene_now() -> str:
+            scene_seen[0] = self.scene_words()
+            return scene_seen[0]
+
         def on_choice(index: int, ranking) -> None:
             planner_ms = (time.perf_counter() - self.state_ready_at) * 1e3
             chosen = plan_step(ranking[0], planner_ms=planner_ms)
@@ -500,7 +509,8 @@ class PlannerNode(Node):
                     f"{r.candidate.text!r} say {r.say:.2f} can {r.can:.2f}"
                     + (f" ({self.affordance_reasons.get(r.candidate.text)})" if r.can < 0.5
                        and r.candidate.text in self.affordance_reasons else "")
-                    for r in by_say))
+                    for r in by_say)
+                + (f"; state: {scene_seen[0]!r}" if scene_seen[0] else ""))
             goal_handle.publish_feedback(ExecuteTask.Feedback(
                 step_index=index, step=chosen, candidates=[plan_step(r) for r in ranking[:10]]))
             self.publish_status(goal.instruction, "executing", index, ranking, chosen)
@@ -530,7 +540,7 @@ class PlannerNode(Node):
                     min_affordance=float(self.get_parameter("min_affordance").value),
                     scope=scope,
                     affordance_reason=lambda c: self.affordance_reasons.get(c.text, ""),
-                    describe_scene=self.scene_words if self.prompt.shows_state else None)
+                    describe_scene=scene_now if self.prompt.shows_state else None)
             except PerceptionSilent as exc:
                 outcome = TaskResult("failure", (), str(exc))
             except Exception as exc:  # noqa: BLE001 - the task ends, the node stays up
