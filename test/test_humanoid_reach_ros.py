@@ -108,9 +108,7 @@ def hand_target(name: str, xyz, frame: str = "right_hand") -> WholeBodyTarget:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    # half speed: at real time on 2 busy cores the humanoid's controller falls behind and the
-    # robot fell once while sitting under `make test` (docs/BENCHMARKS.md, issue 3)
-    overrides = {"mujoco_sim": {"start_pose": list(WALKED_TO_POSE), "real_time_factor": 0.5},
+    overrides = {"mujoco_sim": {"start_pose": list(WALKED_TO_POSE)},
                  "legged_skills": {"skills": ["walk_to", "reach", "sit", "stand"]}}
     specs = [s for s in stack_specs("humanoid", overrides) if s.name in NODES]
     log_dir = tmp_path_factory.mktemp("humanoid_reach")

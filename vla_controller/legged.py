@@ -148,6 +148,9 @@ def reach_frames(profile: dict[str, Any]) -> tuple[str, ...]:
     return tuple(f for f in profile.get("end_effector_frames") or () if f not in contacts)
 
 
+MAX_QP_STEPS_PER_TICK = 5  # StandingReach: QP periods one late tick may run
+
+
 class StandingReach:
     """Frame targets (a hand) while the legged robot stands: the whole-body QP with every
     contact frame (both soles) held where it is and the CoM and base orientation held over the
@@ -326,16 +329,20 @@ class StandingReach:
     def blend(self, gait_q: np.ndarray, gait_names: tuple[str, ...], sensors: LeggedSensors,
               dt_s: float) -> np.ndarray:
         """This tick's joint targets (gait order): the gait's, the QP's or a mix of both.
-        ``dt_s``: the time this tick stands for (one control period); it paces the blend only. The
-        QP steps one control period per tick whatever the elapsed time: a longer step would
-        move joints farther than the safety filter lets one tick go (v_max x period), the
-        robot would fall behind the command and the controller re-sync again and again."""
+        ``dt_s``: the time this tick stands for (a control period, more when the loop woke
+        late); it paces the blend. The QP steps in control periods, as many as the tick stands
+        for (at most MAX_QP_STEPS_PER_TICK): one longer step would move joints farther than
+        the safety filter lets one period go (v_max x period), the robot would fall behind the
+        command and the controller re-sync again and again; one step per late tick played the
+        QP in slow motion against the world (the humanoid fell back as the arm came home)."""
         with self._lock:
             phase = self._phase
             if phase in ("off", "starting"):
                 return gait_q
             q, v = self.measured_q_v(sensors)
-            q_cmd, v_cmd = self.wbc.update(q)
+            steps = min(MAX_QP_STEPS_PER_TICK, max(1, round(dt_s / self.wbc.dt_s)))
+            for _ in range(steps):
+                q_cmd, v_cmd = self.wbc.update(q)
             out = self.servo.targets(q_cmd, v_cmd, list(self.wbc.contacts().values()), q, v)
             if phase in ("retract", "home"):
                 self._retract_left_s -= dt_s
