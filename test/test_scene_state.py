@@ -5,7 +5,7 @@ import math
 import pytest
 
 from vla_planner.prompt import ObjectRef
-from vla_planner.scene_state import ObjectBox, describe_scene, where_is
+from vla_planner.scene_state import ObjectBox, describe_scene, held_object, where_is
 
 CUBE = ObjectRef("red_cube", "red cube", "graspable")
 BIN = ObjectRef("blue_bin", "blue bin", "container")
@@ -36,6 +36,23 @@ def test_scene_lists_objects_not_containers_in_order():
     assert describe_scene(scene) == ("the red cube is in the blue bin; "
                                      "the second red cube is on the table")
     assert describe_scene([(BIN, BIN_BOX)]) == ""
+
+
+def test_the_held_object_comes_from_the_skills_not_the_camera():
+    """Measured in the stack: a cube in the gripper is hidden from the camera (no box), or seen
+    late on the table; the pick skill's affordance reason says what the gripper holds."""
+    reasons = ["gripper free; red_cube visible and reachable", "the gripper already holds red_cube",
+               "not holding red_cube_2 (holding red_cube)"]
+    assert held_object(reasons) == "red_cube"
+    assert held_object(reasons[:1] + reasons[2:]) is None
+    assert held_object(["the gripper already holds two words"]) is None
+    second = ObjectRef("red_cube_2", "second red cube", "graspable")
+    on_table = cube_at(0.36, 0.16, 0.02)
+    assert describe_scene([(CUBE, None), (second, on_table)], held="red_cube") == (
+        "the gripper holds the red cube; the second red cube is on the table")
+    assert describe_scene([(CUBE, on_table)], held="red_cube") == "the gripper holds the red cube"
+    assert describe_scene([(CUBE, None), (second, on_table)]) == (
+        "the second red cube is on the table")
 
 
 @pytest.mark.parametrize("centre, size", [

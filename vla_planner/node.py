@@ -56,7 +56,7 @@ from vla_planner.saycan import (
     TaskResult,
     run_task,
 )
-from vla_planner.scene_state import ObjectBox, describe_scene
+from vla_planner.scene_state import ObjectBox, describe_scene, held_object
 from vla_skills.base import NO_OBJECTS_YET, PERCEPTION_SILENT
 from vla_skills.world_model import objects_from_msg
 from vla_stack.action import ExecuteSkill, ExecuteTask
@@ -424,9 +424,10 @@ class PlannerNode(Node):
         """The running task's objects as perception shows them now, for the State line."""
         with self.lock:
             objects, boxes = list(self.objects or []), dict(self.boxes)
+            held = held_object(self.affordance_reasons.values())
         scope = self.scope
-        return describe_scene([(o, boxes[o.name]) for o in objects if o.name in boxes
-                               and (scope is None or scope.allows_object(o.name))])
+        return describe_scene([(o, boxes.get(o.name)) for o in objects
+                               if scope is None or scope.allows_object(o.name)], held)
 
     def run_skill(self, candidate: Candidate, goal_handle) -> StepResult:
         started = time.monotonic()

@@ -1,6 +1,6 @@
 """The scene's state as the planner can see it, in the words of the arm's prompt: which of the
-task's objects is in which container, which is lifted (in the gripper), which rests on the
-table. Only geometry from perception (box centre, size, yaw); no memory of what was done.
+task's objects is in which container, which rests on the table (perception's boxes), and what
+the gripper holds (the skills say so; the camera barely sees a held cube under the gripper).
 
 The words match the State lines of the arm's few-shot examples (vla_planner.prompt), so after
 "put the pear in the bowl" the language model reads "the plum is on the table" before it
@@ -10,7 +10,7 @@ would say `done`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vla_planner.prompt import ObjectRef
@@ -18,6 +18,9 @@ from vla_planner.prompt import ObjectRef
 CONTAINER = "container"
 RIM_MARGIN_M = 0.02      # a centre up to this above a container's rim still counts as in it
 RESTING_GAP_M = 0.03     # a bottom this close to the frame's z = 0 (the table) rests on it
+# How the pick skill explains a zero affordance while the gripper is full (vla_skills.
+# manipulation.PickSkill): the one place the planner hears what the gripper holds.
+HOLDS = "the gripper already holds "
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,26 @@ def where_is(obj: ObjectRef, box: ObjectBox,
     return f"the gripper holds the {obj.description}"
 
 
-def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox]]) -> str:
-    """Where each object that is not a container is, in perception's order, joined by "; "."""
-    containers = [(o, b) for o, b in objects if CONTAINER in o.kinds]
-    return "; ".join(where_is(o, b, containers) for o, b in objects if CONTAINER not in o.kinds)
+def held_object(reasons: Iterable[str]) -> str | None:
+    """The object the skills say the gripper holds, from their affordance reasons, or None."""
+    for why in reasons:
+        if why.startswith(HOLDS) and len(why.split()) == len(HOLDS.split()) + 1:
+            return why[len(HOLDS):]
+    return None
+
+
+def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox | None]],
+                   held: str | None = None) -> str:
+    """Where each object that is not a container is, in perception's order, joined by "; ".
+    An object without a box (out of view) is left out, unless it is the held one: the gripper
+    holds it whatever the camera made of it."""
+    containers = [(o, b) for o, b in objects if CONTAINER in o.kinds and b is not None]
+    clauses = []
+    for obj, box in objects:
+        if CONTAINER in obj.kinds:
+            continue
+        if obj.name == held:
+            clauses.append(f"the gripper holds the {obj.description}")
+        elif box is not None:
+            clauses.append(where_is(obj, box, containers))
+    return "; ".join(clauses)
