@@ -307,3 +307,6 @@ def test_repeated_descriptions_are_numbered_in_words():
     assert grounding.resolutions[0].matches == ("red_cube", "red_cube_2", "red_cube_3")
     assert grounding.lm_instruction() == ("put the red cube and the second red cube and the third "
                                           "red cube in the blue bin")
+    grounding = Grounder(None).ground("put the yellow cube and the red cube in the blue bin",
+                                      CUBES, CONTAINER)
+    assert grounding.named_order() == ["yellow_cube", "red_cube", "blue_bin"]  # State line order

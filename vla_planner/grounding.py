@@ -251,6 +251,12 @@ class Grounding:
     def ambiguous(self) -> list[Resolution]:
         return [r for r in self.resolutions if r.ambiguous]
 
+    def named_order(self) -> list[str]:
+        """The objects the instruction names, in the order it names them."""
+        names = [n for r in sorted(self.resolutions, key=lambda r: r.mention.span)
+                 for n in r.effective]
+        return list(dict.fromkeys(names))
+
     def restricted_kinds(self) -> dict[str, frozenset[str]]:
         """kind -> the only objects of that kind the task may use. Kinds the instruction never
         names stay free ("put the red cube away" may use any container)."""
