@@ -297,3 +297,14 @@ def test_pose_approach_walks_then_moves_settles_and_looks():
     approach.update(end, t_s, at_rest=True)
     twist, left, arrived = approach.update(end, t_s + limits.pose_settle_s, at_rest=True)
     assert arrived and not np.any(twist) and left < limits.pose_tolerance_m + 0.01
+
+
+def test_the_words_for_sit_are_the_robots(humanoid):
+    """A humanoid squats where a quadruped lies down: the planner sees each profile's words,
+    and the humanoid's prompt examples use them."""
+    words = {name: make_skills(["sit"], load_profile(name))[0].info.text_template
+             for name in ("quadruped", "humanoid")}
+    assert words == {"quadruped": "lie down", "humanoid": "sit down"}
+    example_steps = [step for example in humanoid["planner_prompt"]["examples"]
+                     for step in example.get("steps", [])]
+    assert "sit down" in example_steps

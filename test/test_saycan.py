@@ -478,3 +478,40 @@ def test_a_task_of_two_places_visits_both(backend, robot):
                       field.execute, affordance_reason=field.reason)
     assert result.outcome == "success"
     assert texts_of(result) == ["walk to the blue ball", "walk to the red cylinder", "done"]
+
+
+SIT = SkillSpec("sit", "sit down", {})  # the humanoid's words for posture "sit" (its profile)
+STAND = SkillSpec("stand", "stand up", {})
+
+
+class SquattingRobot(FieldRobot):
+    """A humanoid that can also sit down and stand up (a posture already taken is done)."""
+
+    def __init__(self) -> None:
+        super().__init__([WALK, TURN, REACH, SIT, STAND])
+        self.posture = "stand"
+
+    def affordance(self, candidate: Candidate) -> tuple[float, str]:
+        if candidate.skill in ("sit", "stand"):
+            if candidate.skill == self.posture:
+                return 0.05, f"{ALREADY_DONE} in posture {self.posture!r}"
+            return 0.9, f"from {self.posture!r}"
+        if self.posture == "sit" and candidate.skill in ("walk_to", "turn"):
+            return 0.0, "sitting: stand up first"
+        return super().affordance(candidate)
+
+    def execute(self, candidate: Candidate) -> StepResult:
+        if candidate.skill in ("sit", "stand"):
+            self.posture = candidate.skill
+            self.executed.append(candidate.text)
+            return StepResult(True)
+        return super().execute(candidate)
+
+
+def test_humanoid_walks_then_sits_down(backend):
+    planner = profile_planner(backend, "humanoid")
+    robot = SquattingRobot()
+    result = run_task("go to the green cube and sit down", planner, robot.state, robot.execute,
+                      affordance_reason=robot.reason)
+    assert texts_of(result) == ["walk to the green cube", "sit down", "done"]
+    assert result.outcome == "success" and robot.posture == "sit"

@@ -6,7 +6,7 @@ The go-to law (`walk_command`) is pure: the skill server closes the loop on /odo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pinocchio as pin
@@ -303,9 +303,16 @@ class StandSkill(PostureSkill):
 
 
 class SitSkill(PostureSkill):
+    """Posture "sit": what it looks like is the robot's (a quadruped lies down, a humanoid
+    squats), so the words the planner sees come from the profile (`skill_settings.sit_text`)."""
     posture = "sit"
     info = SkillInfo(name="sit", description="lie down and rest", text_template="lie down",
                      arg_names=(), arg_kinds=())
+
+    def __init__(self, body_front_m: float, clearance_m: float, text: str = "") -> None:
+        super().__init__(body_front_m, clearance_m)
+        if text:
+            self.info = replace(self.info, description=text, text_template=text)
 
 
 @dataclass(frozen=True)
@@ -548,6 +555,8 @@ def make_legged_skills(names: list[str], profile: dict) -> list[LeggedSkill]:
             arms = [ArmReach.from_model(robot, profile, f) for f in reach_frames(profile)]
             skills.append(ReachSkill(body_front_m, clearance_m, arms,
                                      ReachSettings.from_profile(profile)))
+        elif name == "sit":
+            skills.append(SitSkill(body_front_m, clearance_m, str(walking.get("sit_text", ""))))
         else:
             skills.append(LEGGED_SKILL_TYPES[name](body_front_m, clearance_m))
     return skills
