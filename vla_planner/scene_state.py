@@ -14,13 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vla_planner.prompt import ObjectRef
+from vla_skills.base import GRIPPER_HOLDS
 
 CONTAINER = "container"
 RIM_MARGIN_M = 0.02      # a centre up to this above a container's rim still counts as in it
 RESTING_GAP_M = 0.03     # a bottom this close to the frame's z = 0 (the table) rests on it
-# How the pick skill explains a zero affordance while the gripper is full (vla_skills.
-# manipulation.PickSkill): the one place the planner hears what the gripper holds.
-HOLDS = "the gripper already holds "
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,8 @@ def where_is(obj: ObjectRef, box: ObjectBox,
 def held_object(reasons: Iterable[str]) -> str | None:
     """The object the skills say the gripper holds, from their affordance reasons, or None."""
     for why in reasons:
-        if why.startswith(HOLDS) and len(why.split()) == len(HOLDS.split()) + 1:
-            return why[len(HOLDS):]
+        if why.startswith(GRIPPER_HOLDS) and len(why.split()) == len(GRIPPER_HOLDS.split()) + 1:
+            return why[len(GRIPPER_HOLDS):]
     return None
 
 

@@ -86,6 +86,9 @@ PERCEPTION_SILENT = "no perception for"
 # The start of the reason a skill gives when its effect already holds ("already done: at the
 # blue ball"): a planner may end with `done` after it, it is not stuck on it.
 ALREADY_DONE = "already done:"
+# The start of the pick skill's reason while the gripper is full ("the gripper already holds
+# red_cube"): the one place a planner hears what the gripper holds.
+GRIPPER_HOLDS = "the gripper already holds "
 
 
 class SkillError(ValueError):

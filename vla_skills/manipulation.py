@@ -7,7 +7,7 @@ import pinocchio as pin
 from vla_controller.ik import solve_ik
 from vla_controller.robot_model import RobotModel
 from vla_controller.tasks import tool_down_pose
-from vla_skills.base import ObjectInfo, Skill, SkillInfo, Stage, WorldSnapshot
+from vla_skills.base import GRIPPER_HOLDS, ObjectInfo, Skill, SkillInfo, Stage, WorldSnapshot
 
 VISIBLE_AFFORDANCE = 0.95     # perception can be wrong; never claim certainty
 REMEMBERED_AFFORDANCE = 0.6   # seen recently, not in the latest frame
@@ -68,7 +68,7 @@ class PickSkill(ArmSkill):
     def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
         obj = bound["object"]
         if world.held_object is not None:
-            return 0.0, f"the gripper already holds {world.held_object}"
+            return 0.0, f"{GRIPPER_HOLDS}{world.held_object}"
         width = float(min(obj.size_m[0], obj.size_m[1]))
         if width >= 2.0 * self.gripper_open_m:
             return 0.0, f"{obj.name} is {width:.3f} m wide; the gripper opens to " \
