@@ -6,7 +6,6 @@ a reason, nothing may hang, and the arm must not be left moving."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from test_endpoint_backend import free_port
 
 from ros_stack import running_stack, wait_until
 from vla_bringup.commander import TaskResult, wait_for
@@ -220,9 +220,7 @@ def test_garbage_camera_frames_never_crash_perception(tmp_path):
 def test_unreachable_lm_endpoint_aborts_the_demo_and_the_record_is_written(tmp_path):
     """`vla demo` scoring with a completions server that is not there (nothing listens on the
     port): the task is aborted with the reason, nothing runs, the episode record is written."""
-    with socket.socket() as probe:  # a free port: nothing listens on it once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     out = tmp_path / "episode"
     run = subprocess.run([str(Path(sys.prefix) / "bin" / "vla"), "demo", "--robot", "arm",
                           "--record", str(out), "--endpoint", f"http://127.0.0.1:{port}",
