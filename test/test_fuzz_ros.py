@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from rclpy.action import ActionClient
 from ros_fuzz import ros_message
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from ros_stack import running_stack
+from vla_bringup.action_client import SpinSafeActionClient
 from vla_bringup.commander import wait_for
 from vla_bringup.profile import load_profile
 from vla_bringup.qos import HEARTBEAT_QOS, REGISTRY_QOS, SENSOR_QOS
@@ -133,7 +133,7 @@ def test_fuzzed_service_requests_get_answers(stack, service, srv_type):
 
 def test_fuzzed_skill_goals_are_rejected_or_fail_cleanly(stack):
     processes, commander, states = stack
-    client = ActionClient(commander, ExecuteSkill, "/skills/pick/execute")
+    client = SpinSafeActionClient(commander, ExecuteSkill, "/skills/pick/execute")
     assert client.wait_for_server(timeout_sec=20.0)
     outcomes = {"rejected": 0, "finished": 0}
 
@@ -165,7 +165,7 @@ def test_fuzzed_task_goals_never_wedge_the_planner(stack):
     """Hostile task goals (long and unicode instructions, extreme step limits): each is rejected
     or ends after a cancel; then a real task is still accepted."""
     processes, commander, states = stack
-    client = ActionClient(commander, ExecuteTask, "/planner/execute_task")
+    client = SpinSafeActionClient(commander, ExecuteTask, "/planner/execute_task")
     assert client.wait_for_server(timeout_sec=20.0)
     outcomes = {"rejected": 0, "finished": 0}
 

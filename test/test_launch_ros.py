@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import rclpy
-from rclpy.action import ActionClient
 from sensor_msgs.msg import JointState
 
 from ros_stack import spinning, wait_until
+from vla_bringup.action_client import SpinSafeActionClient
 from vla_bringup.commander import wait_for
 from vla_bringup.launch_plan import launch_plan, our_node_specs
 from vla_bringup.launcher import StackProcesses
@@ -65,7 +65,7 @@ def test_namespaced_stack_lives_under_its_namespace(namespaced_stack):
     assert client.wait_for_service(timeout_sec=20.0)
     future = client.call_async(QueryAffordance.Request(calls=[SkillCall(skill="pick")]))
     assert wait_for(future, 20.0) and len(future.result().affordances) == 1
-    planner = ActionClient(node, ExecuteTask, f"/{NS}/planner/execute_task")
+    planner = SpinSafeActionClient(node, ExecuteTask, f"/{NS}/planner/execute_task")
     assert planner.wait_for_server(timeout_sec=180.0), logs()["planner"]
     # nothing of this stack on the global names
     assert not any(probe.counts.get(t) for t in ("/joint_states", "/perception/objects",

@@ -14,12 +14,12 @@ from enum import Enum
 
 import numpy as np
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
+from vla_bringup.action_client import SpinSafeActionClient
 from vla_bringup.qos import REGISTRY_QOS, SENSOR_QOS
 from vla_stack.action import ExecuteTask
 from vla_stack.msg import SceneObjects, SkillDescription, WholeBodyState
@@ -63,7 +63,7 @@ class StackCommander(Node):
         self._result_future = None
         self.feedback: list[ExecuteTask.Feedback] = []
         self.on_feedback: Callable[[ExecuteTask.Feedback], None] | None = None
-        self.task_client = ActionClient(self, ExecuteTask, "/planner/execute_task")
+        self.task_client = SpinSafeActionClient(self, ExecuteTask, "/planner/execute_task")
         self.goal_client = self.create_client(CheckGoal, "/sim/check_goal")
         self.create_subscription(SkillDescription, "/skills/registry", self._on_skill,
                                  REGISTRY_QOS)

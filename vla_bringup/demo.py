@@ -134,7 +134,8 @@ def drive(commander: StackCommander, stack: StackProcesses, args, task: str, goa
         f"{', '.join(sorted(commander.skills))}; objects: "
         f"{', '.join(o.name for o in commander.objects.objects)}")
     commander.on_feedback = print_feedback
-    episode = run_episode(commander, args.robot, task, goal, args.max_steps, args.task_timeout)
+    episode = run_episode(commander, args.robot, task, goal, args.max_steps, args.task_timeout,
+                          stack=stack)
     if episode is None:
         return not_run("refused", "the planner refused the task")
     episode["startup_s"] = round(episode.pop("task_started") - wall_start, 2)
@@ -151,17 +152,22 @@ def drive(commander: StackCommander, stack: StackProcesses, args, task: str, goa
 
 def run_episode(commander: StackCommander, robot: str, task: str, goal: str, max_steps: int,
                 task_timeout_s: float, ignore_affordances: bool = False,
-                success_outcome: str = "success") -> dict | None:
+                success_outcome: str = "success", stack: StackProcesses | None = None
+                ) -> dict | None:
     """Send one task to a ready stack, wait, judge `goal` on ground truth; the episode.json dict
     (plus "task_started", monotonic), or None if the planner refused the task. Without a goal,
-    success means the planner's outcome is `success_outcome`."""
+    success means the planner's outcome is `success_outcome`. With the stack's processes, a
+    node that dies ends the wait at once (its task result would never come)."""
     sim_start, task_start = commander.sim_time_s, time.monotonic()
     if not commander.execute_task(task, max_steps=max_steps,
                                   ignore_affordances=ignore_affordances):
         return None
-    finished = commander.wait_for_task(task_timeout_s)
+    finished, died = wait_for_result(commander, stack, task_timeout_s), ""
     if not finished:
-        say(f"  no result after {task_timeout_s:.0f} s; cancelling")
+        dead = stack.dead() if stack is not None else {}
+        died = ", ".join(f"{name} (exit code {code})" for name, code in dead.items())
+        say(f"  node died: {died}; cancelling" if died
+            else f"  no result after {task_timeout_s:.0f} s; cancelling")
         commander.cancel_task()
     result = commander.get_task_result()
     outcome = result.outcome if result else "aborted"
@@ -183,5 +189,18 @@ def run_episode(commander: StackCommander, robot: str, task: str, goal: str, max
         "sim_s": round(commander.sim_time_s - sim_start, 2),
         "task_started": task_start,
         "controller_loop_hz": round(sorted(rates)[len(rates) // 2], 1) if rates else None,
-        "goal_detail": detail, "message": result.message if result else "",
+        "goal_detail": detail,
+        "message": result.message if result else (f"node died: {died}" if died else ""),
     }
+
+
+def wait_for_result(commander: StackCommander, stack: StackProcesses | None,
+                    timeout_s: float) -> bool:
+    """Whether the task's result came within timeout_s; False early if a stack node died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if commander.wait_for_task(min(1.0, max(0.0, deadline - time.monotonic()))):
+            return True
+        if stack is not None and stack.dead():
+            return False
+    return commander.wait_for_task(0.0)

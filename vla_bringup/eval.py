@@ -109,7 +109,7 @@ def run_one(robot: str, episode: dict, args: argparse.Namespace, log_dir: Path) 
         result = run_episode(commander, robot, episode["task"], goals[0],
                              episode["max_steps"], args.task_timeout,
                              ignore_affordances=args.no_affordances,
-                             success_outcome=episode["expect"])
+                             success_outcome=episode["expect"], stack=stack)
         for other in goals[1:]:  # goal_any: any reading of an ambiguous request counts
             if result is None or result["success"]:
                 break

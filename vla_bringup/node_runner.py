@@ -44,7 +44,8 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
         executor.add_node(node)
         # spin on a thread: the main thread waits in Python, where a signal is seen at once
         # (a spin blocked in the middleware's wait would only see it when a message arrives)
-        spinner = threading.Thread(target=_spin, args=(executor,), name="spin", daemon=True)
+        spinner = threading.Thread(target=_spin, args=(node, executor), name="spin",
+                                   daemon=True)
         spinner.start()
         while spinner.is_alive() and not stop_requested.wait(timeout=0.1):
             pass
@@ -65,11 +66,14 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
         raise SystemExit(f"{', '.join(_dead_workers)} loop died: see the log above")
 
 
-def _spin(executor: Executor) -> None:
+def _spin(node: Node, executor: Executor) -> None:
     try:
         executor.spin()
     except ExternalShutdownException:  # the context ended: a worker died, or shutdown
         pass
+    except Exception:  # noqa: BLE001 - a node that no longer spins must not stay up
+        node.get_logger().fatal(f"executor died:\n{traceback.format_exc()}")
+        _dead_workers.append("executor")
 
 
 def start_worker(node: Node, loop: Callable[[], None], name: str) -> threading.Thread:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.client import Client
 from rclpy.clock import Clock, ClockType
@@ -19,6 +19,7 @@ from rclpy.validate_node_name import validate_node_name
 from std_msgs.msg import Bool
 from visualization_msgs.msg import MarkerArray
 
+from vla_bringup.action_client import SpinSafeActionClient
 from vla_bringup.commander import wait_for
 from vla_bringup.markers import planner_markers
 from vla_bringup.node_runner import run_node
@@ -75,7 +76,7 @@ class PerceptionSilent(Exception):  # noqa: N818 - a state of the world, not a b
 class SkillClients:
     """The planner's clients for one skill's current provider."""
     provider: str
-    action: ActionClient
+    action: SpinSafeActionClient
     affordance: Client
     users: int = 0   # steps or affordance queries using them now: never destroyed under them
 
@@ -283,7 +284,8 @@ class PlannerNode(Node):
                     self.retire_clients(skill.name)
                 clients = SkillClients(
                     skill.provider,
-                    ActionClient(self, ExecuteSkill, skill.action_name, callback_group=self.group),
+                    SpinSafeActionClient(self, ExecuteSkill, skill.action_name,
+                                         callback_group=self.group),
                     self.create_client(QueryAffordance, skill.affordance_service,
                                        callback_group=self.group))
                 self.skill_clients[skill.name] = clients
