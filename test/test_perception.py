@@ -277,3 +277,39 @@ def test_every_shape_and_colour_from_the_mujoco_camera():
     with SimWorld(PROFILE, scene, ROOT) as world:
         _check_against_truth(world, _detect_in(world, RobotBodyModel(ROOT / PROFILE["urdf"])),
                              tol_m=0.01)
+
+
+def test_cube_on_a_pedestal_from_the_humanoid_camera():
+    """The humanoid's field scene from where it starts: the 8 cm green cube on the 0.75 m
+    yellow pedestal is 3.6 m away, seen from 1.3 m up at 8 deg. It was read as a green
+    cylinder (eval, "reach for the green cube": no cube in the scene): the pedestal's top just
+    in front of the cube, much nearer at that grazing angle, counted as an occluder (so the
+    cube was taken down to the floor), and the top band, a fraction of the top's height above
+    the floor, took in the whole cube (its outline a thin strip, not a square: a disc)."""
+    import pinocchio as pin
+
+    from vla_bringup.profile import load_profile
+    from vla_perception.geometry import PinholeView
+    from vla_sim.scene import load_scene
+    from vla_sim.world import SimWorld
+
+    profile = load_profile("humanoid")
+    scene = load_scene(ROOT / "config" / "scenes" / "humanoid_field.yaml")
+    with SimWorld(profile, scene, ROOT) as world:
+        position, quat_wxyz = world.robot_base_pose()
+        T_world_base = pin.XYZQUATToSE3(np.r_[position, quat_wxyz[1:], quat_wxyz[0]]).homogeneous
+        camera = world.camera
+        detector = ObjectDetector(PinholeView(camera.K, T_world_base @ camera.T_base_optical,
+                                              camera.width, camera.height),
+                                  DetectorConfig.from_profile(profile["perception"]))
+        rgb, depth = world.render_rgbd()
+        joints = dict(zip(world.joint_names, world.joint_positions(), strict=True))
+        body = RobotBodyModel(profile["urdf"], profile["base_frame"]).posed(
+            joints, T_frame_base=T_world_base)
+        found = _by_name(detector.detect(rgb, depth, point_exclusion=body))
+        assert {"green_cube", "yellow_box"} <= set(found), sorted(found)
+        cube, pedestal = found["green_cube"], found["yellow_box"]
+        cube_xyz, _ = world.object_pose("green_cube")
+        assert np.linalg.norm(cube.position_base_m - cube_xyz) < 0.03
+        assert cube.size_m == pytest.approx([0.08] * 3, abs=0.015)  # on the pedestal, not the floor
+        assert pedestal.size_m[2] == pytest.approx(0.75, abs=0.03)

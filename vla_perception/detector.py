@@ -114,13 +114,16 @@ def _split_top_view(points: np.ndarray, cell_m: float, min_points: int) -> list[
     return [g for g in groups if len(g) >= min_points]
 
 
-def _bottom_hidden(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray,
+def _bottom_hidden(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray, z_m: np.ndarray,
                    step_m: float, min_share: float = 0.3) -> bool:
     """Is the object's lower edge hidden behind something nearer the camera?
 
     Then its lowest visible point is not its bottom. Looks two pixels under the lowest object
-    pixel of every image column: a surface much nearer than the object there occludes it;
-    the table or a support it stands on is continuous with it instead.
+    pixel of every image column: a surface much nearer than the object there, and higher than
+    that pixel, occludes it (the camera looks down, so a line of sight that passes an
+    occluder's edge goes on down to the object). The table or a support the object stands on
+    is no higher: seen at a grazing angle (a cube on a pedestal 3.6 m from a humanoid's
+    camera) the support's top just in front is much nearer, but not higher.
     """
     order = np.lexsort((rows, cols))
     r, c = rows[order], cols[order]
@@ -132,9 +135,10 @@ def _bottom_hidden(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray,
         return False
     d_obj = depth[r[inside], c[inside]]
     d_below = depth[below[inside], c[inside]]
+    z_obj, z_below = z_m[r[inside], c[inside]], z_m[below[inside], c[inside]]
     with np.errstate(invalid="ignore"):
         known = np.isfinite(d_below) & (d_below > 0)
-        occluded = known & (d_below < d_obj - step_m)
+        occluded = known & (d_below < d_obj - step_m) & (z_below > z_obj)
     return bool(known.any() and occluded.sum() >= min_share * known.sum())
 
 
@@ -203,21 +207,21 @@ class ObjectDetector:
             label = regions.labels[rid[a]]
             if b - a < cfg.min_pixels or label not in self._labels:
                 continue
-            found.extend(self._objects_from_pixels(rgb, depth, rays, origin, rr[a:b], cc[a:b],
-                                                   label))
+            found.extend(self._objects_from_pixels(rgb, depth, z_base, rays, origin, rr[a:b],
+                                                   cc[a:b], label))
         _rest_on_supports(found)
         return assign_names([self._to_object(c) for c in found])
 
-    def _objects_from_pixels(self, rgb: np.ndarray, depth: np.ndarray, rays: np.ndarray,
-                             origin: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                             label: int) -> list[_Candidate]:
+    def _objects_from_pixels(self, rgb: np.ndarray, depth: np.ndarray, z_base: np.ndarray,
+                             rays: np.ndarray, origin: np.ndarray, rows: np.ndarray,
+                             cols: np.ndarray, label: int) -> list[_Candidate]:
         cfg = self.config
         d = depth[rows, cols]
         points = (rays[:, rows, cols] * d + origin[:, None]).T.astype(np.float64)
         out = []
         for idx in _split_top_view(points, cfg.cluster_cell_m, cfg.min_points_3d):
             pixel_m = pixel_footprint_m(self.view, float(np.median(d[idx])))
-            hidden = _bottom_hidden(rows[idx], cols[idx], depth, cfg.depth_step_m)
+            hidden = _bottom_hidden(rows[idx], cols[idx], depth, z_base, cfg.depth_step_m)
             est = analyse_points(points[idx], self.view.position_base_m[:2], pixel_m,
                                  cfg.shapes, bottom_hidden=hidden)
             if est is None or not np.all(np.isfinite(est.center_base_m)):

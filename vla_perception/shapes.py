@@ -126,7 +126,12 @@ def analyse_points(
     z_top = float(np.percentile(z, 99.0))
     if z_top <= 0.0:
         return None
-    top = pts[z >= z_top - max(p.top_tol_m, p.top_tol_frac * z_top)]
+    bottom, resting = _bottom(z, bottom_hidden, p)
+    # bands below the top scale with the object's own height, not its top's above the table:
+    # a cube on a pedestal would otherwise be all "top" (from a humanoid's camera 3.6 m away
+    # its front face then outlined a thin strip, read as a disc: a green cylinder)
+    band_m = max(p.top_tol_m, p.top_tol_frac * (z_top - bottom))
+    top = pts[z >= z_top - band_m]
     if len(top) < 6:
         return None
     top_xy = top[:, :2].astype(np.float32)
@@ -137,7 +142,6 @@ def analyse_points(
 
     # Bin: inside the rim there are points far below it (the floor seen over the near wall).
     hollow_frac, n_core, floor_z = _hollow_fraction(pts, rect, z_top, p)
-    bottom, resting = _bottom(z, bottom_hidden, p)
     if n_core >= 8 and hollow_frac >= p.bin_min_hollow_frac:
         length, width, yaw = _rect_yaw(rect, square_sym=abs(rw - rh) < 0.1 * max(rw, rh))
         size = np.array([length + 0.5 * pixel_m, width + 0.5 * pixel_m, z_top - bottom])
@@ -161,7 +165,8 @@ def analyse_points(
     rect = cv2.minAreaRect(all_xy)
     (rcx, rcy), (rw, rh), _ = rect
     height = z_top - bottom
-    circle, margin = _side_test(pts, z_top, bottom, width_all, all_xy, rect, pixel_m, p)
+    circle, margin = _side_test(pts, z_top, bottom, band_m, width_all, all_xy, rect, pixel_m,
+                                p)
     margin = max(0.0, min(margin, (top_ratio - p.sphere_max_top_ratio) / 0.1))
     if circle is None:
         length, width, yaw = _rect_yaw(rect, square_sym=abs(rw - rh) < 0.15 * max(rw, rh))
@@ -198,7 +203,7 @@ def _rect_rms(xy: np.ndarray, rect: tuple) -> float:
     return float(np.sqrt(np.mean(dist ** 2)))
 
 
-def _side_test(pts: np.ndarray, z_top: float, bottom: float, width_all: float,
+def _side_test(pts: np.ndarray, z_top: float, bottom: float, band_m: float, width_all: float,
                all_xy: np.ndarray, rect: tuple, pixel_m: float, p: ShapeParams,
                ) -> tuple[tuple[tuple[float, float], float] | None, float]:
     """Cylinder (circle (centre, radius)) or box (None), and a 0..1 margin.
@@ -209,8 +214,7 @@ def _side_test(pts: np.ndarray, z_top: float, bottom: float, width_all: float,
     rectangle, a box all of it.
     """
     z = pts[:, 2]
-    band = max(p.top_tol_m, p.top_tol_frac * z_top)
-    side = pts[(z < z_top - band) & (z > bottom + 0.002), :2]
+    side = pts[(z < z_top - band_m) & (z > bottom + 0.002), :2]
     if len(side) >= 20:
         fit = _fit_circle(side.astype(np.float64))
         if fit is not None:
