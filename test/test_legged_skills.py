@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vla_bringup.profile import load_profile
-from vla_skills.base import ObjectInfo, Pose2D, SkillError, WorldSnapshot
+from vla_skills.base import ALREADY_DONE, ObjectInfo, Pose2D, SkillError, WorldSnapshot
 from vla_skills.catalog import make_skills
 from vla_skills.legged import (
     KNOWN_AFFORDANCE,
@@ -249,6 +249,33 @@ def test_walk_to_stops_before_what_the_target_stands_on(reach, humanoid):
     assert reach.affordance({"object": "green_cube"}, _on_pedestal(stop[0], stop[1], -0.225))[
         0] == KNOWN_AFFORDANCE
 
+
+
+def test_walk_to_a_landmark_is_already_done_on_arrival(humanoid):
+    """Eval "walk to the kitchen table" (f745a83): after the walk the planner found walk_to's
+    affordance 0 without the already-done reason and stopped as stuck. Not the landmark: the
+    humanoid had fallen 1.3 m short (tilt 95 deg), and a fallen robot can do nothing. Where
+    the walk ends, walking there again is pointless and says so, as for objects."""
+    walk = make_skills(["walk_to"], humanoid)[0]
+    table = ObjectInfo("kitchen_table", "landmark", np.array([4.0, 2.0, 0.0]), np.zeros(3))
+    toward = table.position_base_m[:2] / np.linalg.norm(table.position_base_m[:2])
+    yaw = float(np.arctan2(toward[1], toward[0]))
+
+    def at(off_m: float, **kw) -> WorldSnapshot:
+        xy = table.position_base_m[:2] - off_m * toward
+        return WorldSnapshot(objects={"kitchen_table": table}, base_pose=Pose2D(*xy, yaw), **kw)
+
+    stop_m = walk.stop_distance_m(table, at(3.0))
+    walk_settings = humanoid["skill_settings"]["walk"]
+    tolerance_m = walk_settings.get("arrive_tolerance_m", WalkLimits().arrive_tolerance_m)
+    assert stop_m + tolerance_m < 0.6  # the suite's near(robot, kitchen_table, 0.6)
+    for short_m in (-0.05, 0.0, 0.05, 0.1):  # where walk_command stops, give or take
+        score, why = walk.affordance({"target": "kitchen_table"}, at(stop_m + short_m))
+        assert score == POINTLESS_AFFORDANCE and why.startswith(ALREADY_DONE), why
+        assert "at kitchen_table" in why
+    assert walk.affordance({"target": "kitchen_table"}, at(stop_m + 0.3))[0] == KNOWN_AFFORDANCE
+    assert walk.affordance({"target": "kitchen_table"}, at(1.3, upright=False)) == (
+        0.0, "the robot has fallen over")
 
 # ----- onto a pose: move, settle, look ----------------------------------------------------------
 def _integrate(pose: Pose2D, twist: np.ndarray, duration_s: float, dt_s: float = 1e-3) -> Pose2D:
