@@ -277,46 +277,6 @@ def test_walk_to_a_landmark_is_already_done_on_arrival(humanoid):
     assert walk.affordance({"target": "kitchen_table"}, at(1.3, upright=False)) == (
         0.0, "the robot has fallen over")
 
-
-def _segment_clearance_m(a: np.ndarray, b: np.ndarray, obj: ObjectInfo) -> float:
-    """Distance from the segment a-b to the circle round the object's box (its corners)."""
-    centre = obj.position_base_m[:2]
-    t = float(np.clip((centre - a) @ (b - a) / ((b - a) @ (b - a)), 0.0, 1.0))
-    return float(np.linalg.norm(centre - (a + t * (b - a)))) - np.hypot(*obj.size_m[:2]) / 2
-
-
-def test_walk_to_goes_round_an_object_in_the_way(humanoid):
-    """The humanoid's field as perception reports it, the kitchen table beyond the red cone:
-    on the straight line the right forearm passed the cone 2 cm off (MuJoCo geometry, arms
-    hanging) and the robot fell twice in the eval, 1.3 m short. walk_to now walks through a
-    point beside the cone first, each leg keeping half the body's width plus clearance_m from
-    every object; with nothing in the way it still walks straight."""
-    walk = make_skills(["walk_to"], humanoid)[0]
-    cone = ObjectInfo("red_cylinder", "graspable", np.array([2.5, 0.8, 0.25]),
-                      np.array([0.25, 0.25, 0.5]))
-    ball = ObjectInfo("blue_ball", "graspable", np.array([1.8, -1.2, 0.125]), np.full(3, 0.25))
-    table = ObjectInfo("kitchen_table", "landmark", np.array([4.0, 2.0, 0.0]), np.zeros(3))
-    objects = {o.name: o for o in (cone, ball, table, CUBE, PEDESTAL)}
-    world = WorldSnapshot(objects=objects, base_pose=Pose2D(0.0, 0.0, 0.0), posture="stand")
-    keep_m = walk.half_width_m + walk.clearance_m
-    assert walk.half_width_m >= 0.30  # the hands hang 0.30 m to either side
-    assert _segment_clearance_m(np.zeros(2), table.position_base_m[:2], cone) < keep_m
-    around, there = walk.stages({"target": "kitchen_table"}, world)
-    assert there.walk_target_xy_m == (4.0, 2.0) and around.stop_distance_m == 0.0
-    via = np.array(around.walk_target_xy_m)
-    end = table.position_base_m[:2] - there.stop_distance_m * (
-        table.position_base_m[:2] - via) / np.linalg.norm(table.position_base_m[:2] - via)
-    for obj in (cone, ball, PEDESTAL, CUBE):
-        assert _segment_clearance_m(np.zeros(2), via, obj) >= keep_m - 1e-9, obj.name
-        assert _segment_clearance_m(via, end, obj) >= keep_m - 1e-9, obj.name
-    tx, ty = table.position_base_m[:2]
-    assert tx * via[1] - ty * via[0] > 0  # left of the line: the side away from the cone
-    # nothing in the way: straight there, in one stage
-    assert len(walk.stages({"target": "blue_ball"}, world)) == 1
-    assert len(walk.stages({"target": "red_cylinder"}, world)) == 1
-    # what the target stands on is not in the way (walk_to stops before it)
-    assert len(walk.stages({"target": "green_cube"}, world)) == 1
-
 # ----- onto a pose: move, settle, look ----------------------------------------------------------
 def _integrate(pose: Pose2D, twist: np.ndarray, duration_s: float, dt_s: float = 1e-3) -> Pose2D:
     x, y, yaw = pose.x_m, pose.y_m, pose.yaw_rad

@@ -180,49 +180,10 @@ def supports(target: ObjectInfo, objects: dict[str, ObjectInfo]) -> list[ObjectI
     return below
 
 
-def detour_xy_m(start_xy_m: np.ndarray, end_xy_m: np.ndarray,
-                obstacles: list[ObjectInfo], keep_m: float) -> np.ndarray | None:
-    """A point to walk through on the way from start to end so that the base passes the
-    first obstacle in the way at least keep_m from its footprint (a circle round its box's
-    corners), on the side the straight line already passes; None when the line is clear.
-    Either leg of the detour is checked against the other obstacles; if neither side is clear
-    the nearer one is taken."""
-    start, end = np.asarray(start_xy_m, dtype=float), np.asarray(end_xy_m, dtype=float)
-    length_m = float(np.linalg.norm(end - start))
-    if length_m < 1e-6:
-        return None
-    along = (end - start) / length_m
-    left = np.array([-along[1], along[0]])
-
-    def clearance_m(a: np.ndarray, b: np.ndarray, obj: ObjectInfo) -> float:
-        centre = obj.position_base_m[:2]
-        t = float(np.clip((centre - a) @ (b - a) / max(float((b - a) @ (b - a)), 1e-12), 0, 1))
-        radius_m = float(np.hypot(*obj.size_m[:2])) / 2
-        return float(np.linalg.norm(centre - (a + t * (b - a)))) - radius_m
-
-    blocking = [o for o in obstacles if clearance_m(start, end, o) < keep_m
-                and 0.0 < (o.position_base_m[:2] - start) @ along < length_m]
-    if not blocking:
-        return None
-    first = min(blocking, key=lambda o: (o.position_base_m[:2] - start) @ along)
-    centre = first.position_base_m[:2]
-    # beside it, far enough that both legs (which cut the corner) still keep clear
-    offset_m = 1.15 * (float(np.hypot(*first.size_m[:2])) / 2 + keep_m)
-    side = -1.0 if (centre - start) @ left > 0 else 1.0
-    vias = [centre + side * offset_m * left, centre - side * offset_m * left]
-
-    def clear(via: np.ndarray) -> bool:
-        return all(min(clearance_m(start, via, o), clearance_m(via, end, o)) >= keep_m
-                   for o in obstacles if o is not first)
-    return next((via for via in vias if clear(via)), vias[0])
-
-
 class LeggedSkill(Skill):
-    def __init__(self, body_front_m: float, clearance_m: float,
-                 half_width_m: float = 0.0) -> None:
+    def __init__(self, body_front_m: float, clearance_m: float) -> None:
         self.body_front_m = float(body_front_m)
         self.clearance_m = float(clearance_m)
-        self.half_width_m = float(half_width_m)  # base origin to the body's side (hands, feet)
 
     def stop_distance_m(self, target: ObjectInfo, world: WorldSnapshot | None = None) -> float:
         """Base origin to target centre when the body's front is clearance_m from the target,
@@ -298,22 +259,9 @@ class WalkToSkill(LeggedSkill):
         return f"at {target.name} ({to_go_m:+.2f} m)" if to_go_m < 0.15 else None
 
     def _stages_from(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> list[Stage]:
-        """Straight there, or round the first object in the way (the humanoid's forearm passed
-        the red cone 2 cm off on the straight line to the kitchen table, and it fell twice)."""
         target = bound["target"]
-        stop_m = self.stop_distance_m(target, world)
-        goal = target.position_base_m[:2]
-        start = world.base_pose.xy_m
-        to_go = goal - start
-        end = goal - stop_m * to_go / max(float(np.linalg.norm(to_go)), 1e-9)
-        below = {o.name for o in supports(target, world.objects)}
-        obstacles = [o for o in world.objects.values() if o.kind != "landmark"
-                     and o.name != target.name and o.name not in below]
-        walk = Stage("walk", walk_target_xy_m=tuple(goal), stop_distance_m=stop_m)
-        via = detour_xy_m(start, end, obstacles, self.half_width_m + self.clearance_m)
-        if via is None:
-            return [walk]
-        return [Stage("walk_around", walk_target_xy_m=tuple(float(v) for v in via)), walk]
+        return [Stage("walk", walk_target_xy_m=tuple(target.position_base_m[:2]),
+                      stop_distance_m=self.stop_distance_m(target, world))]
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
         raise NotImplementedError("walk_to plans from the robot's pose: stages()")
@@ -600,7 +548,6 @@ def make_legged_skills(names: list[str], profile: dict) -> list[LeggedSkill]:
     walking = profile.get("skill_settings", {})
     body_front_m = float(walking.get("body_front_m", 0.3))
     clearance_m = float(walking.get("clearance_m", 0.1))
-    half_width_m = float(walking.get("body_half_width_m", 0.0))
     skills: list[LeggedSkill] = []
     for name in names:
         if name == "reach":
@@ -610,8 +557,6 @@ def make_legged_skills(names: list[str], profile: dict) -> list[LeggedSkill]:
                                      ReachSettings.from_profile(profile)))
         elif name == "sit":
             skills.append(SitSkill(body_front_m, clearance_m, str(walking.get("sit_text", ""))))
-        elif name == "walk_to":
-            skills.append(WalkToSkill(body_front_m, clearance_m, half_width_m))
         else:
             skills.append(LEGGED_SKILL_TYPES[name](body_front_m, clearance_m))
     return skills
