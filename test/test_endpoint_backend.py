@@ -138,7 +138,7 @@ def test_endpoint_scores_agree_with_local_transformers(llama_server):
     from vla_planner.lm_backend import TransformersBackend
 
     endpoint = CompletionsBackend(llama_server, timeout_s=60.0)
-    local = TransformersBackend()
+    local = TransformersBackend(dtype="float32")
     prompt = PromptBuilder().build(TASK, [])
     texts = [PromptBuilder.candidate_text(c) for c in TableRobot().candidates]
     remote_scores = endpoint.score_detailed(prompt, texts)

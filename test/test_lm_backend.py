@@ -14,6 +14,7 @@ from vla_planner.model_cache import (
     find_smollm2_gguf,
     is_complete,
 )
+from vla_planner.precision import cpu_has_native_bf16, resolve_dtype
 from vla_planner.prompt import HistoryItem, ObjectRef, PromptBuilder, SkillSpec, make_candidates
 
 SKILLS = [
@@ -31,8 +32,9 @@ OBJECTS = [
 
 @pytest.fixture(scope="module")
 def backend() -> TransformersBackend:
-    # first run converts the GGUF into the cache (~25 s); later runs reload it in seconds
-    return TransformersBackend()
+    # first run converts the GGUF into the cache (~25 s); later runs reload it in seconds.
+    # float32: the reference the packed scoring must match exactly
+    return TransformersBackend(dtype="float32")
 
 
 def candidate_texts() -> list[str]:
@@ -77,11 +79,28 @@ def test_candidate_order_does_not_change_scores(backend):
     prompt = PromptBuilder().build("put the green cube in the blue bin", [])
     texts = candidate_texts()
     forward = backend.score(prompt, texts)
+    backend.reset_cache(prefix=False)  # score again, not from the kept results
     backward = backend.score(prompt, texts[::-1])[::-1]
     assert forward == pytest.approx(backward, abs=1e-4)
     # sanity that the model reads the prompt: the asked-for cube is the likeliest pick
     picks = {t: s for t, s in zip(texts, forward, strict=True) if "pick up" in t}
     assert max(picks, key=picks.get) == " pick up the green cube"
+
+
+def test_scores_are_kept_per_prompt_and_candidate(backend):
+    """Asking again about the same prompt scores only the new candidates; a new prompt starts
+    afresh. Kept and new scores equal independent full passes."""
+    prompt = PromptBuilder().build("put the yellow cube in the blue bin", [])
+    texts = candidate_texts()
+    first = backend.score_detailed(prompt, texts[:3])
+    again = backend.score_detailed(prompt, [texts[3], texts[0], texts[3]] + texts[1:3])
+    assert again[1] is first[0] and again[3:] == first[1:]  # kept, not recomputed
+    assert again[0] == again[2]  # a candidate asked twice in one call
+    assert_same(again[:1], backend.score_one_by_one(prompt, texts[3:4]))
+    other = PromptBuilder().build("put the green cube in the blue bin", [])
+    moved = backend.score_detailed(other, texts[:1])
+    assert moved[0] is not first[0]
+    assert_same(moved, backend.score_one_by_one(other, texts[:1]))
 
 
 @pytest.mark.parametrize(
@@ -101,6 +120,39 @@ def test_bad_model_path_raises(tmp_path):
         TransformersBackend(tmp_path)  # a directory without config.json
     with pytest.raises(ValueError):
         TransformersBackend(num_threads=0)
+    with pytest.raises(ValueError):
+        TransformersBackend(dtype="float16")
+
+
+def test_bfloat16_matmuls_stay_close_to_float32(backend):
+    """bfloat16 linear layers (the default on CPUs with native bfloat16) move scores by about
+    0.05 nats: less than llama.cpp's scores of the same file differ (test_endpoint_backend)."""
+    fast = TransformersBackend(dtype="bfloat16")
+    assert fast.dtype == "bfloat16"
+    prompt = PromptBuilder().build("put the green cube in the blue bin", [])
+    texts = candidate_texts()
+    reference = backend.score(prompt, texts)
+    scores = fast.score(prompt, texts)
+    assert scores == pytest.approx(reference, abs=0.3)
+    assert max(range(len(texts)), key=scores.__getitem__) == \
+        max(range(len(texts)), key=reference.__getitem__)
+    one_by_one = [s.logprob for s in fast.score_one_by_one(prompt, texts[:4])]
+    assert scores[:4] == pytest.approx(one_by_one, abs=0.3)
+
+
+@pytest.mark.parametrize("flags, native", [
+    ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse avx2 amx_bf16 amx_tile", True),
+    ("fpu sse avx2 avx512f avx512bw", False),
+])
+def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n")
+    assert cpu_has_native_bf16(cpuinfo) is native
+    assert cpu_has_native_bf16(tmp_path / "missing") is False
+    assert resolve_dtype("float32") == "float32"
+    with pytest.raises(ValueError):
+        resolve_dtype("int8")
 
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):

