@@ -3,7 +3,17 @@ infeasible requests that move nothing, ambiguity left to the real LM and reporte
 and hostile object names treated as data. Real MiniLM and SmolLM2; the robot is `TableRobot`."""
 
 import pytest
-from test_saycan import FIELD, PICK, PLACE, TURN, WALK, FieldRobot, TableRobot, profile_planner
+from test_saycan import (
+    CUBE_M,
+    FIELD,
+    PICK,
+    PLACE,
+    TURN,
+    WALK,
+    FieldRobot,
+    TableRobot,
+    profile_planner,
+)
 
 from vla_planner.embedder import MiniLMEmbedder
 from vla_planner.grounding import (
@@ -17,9 +27,9 @@ from vla_planner.grounding import (
     safe_words,
 )
 from vla_planner.lm_backend import TransformersBackend
-from vla_planner.prompt import Candidate, ObjectRef
+from vla_planner.prompt import Candidate, ObjectRef, make_candidates
 from vla_planner.saycan import SayCanPlanner, StepResult, run_task
-from vla_planner.scene_state import describe_scene
+from vla_planner.scene_state import ObjectBox, describe_scene
 
 CUBES = [ObjectRef("red_cube", "red cube", "graspable"),
          ObjectRef("green_cube", "green cube", "graspable"),
@@ -310,3 +320,59 @@ def test_repeated_descriptions_are_numbered_in_words():
     grounding = Grounder(None).ground("put the yellow cube and the red cube in the blue bin",
                                       CUBES, CONTAINER)
     assert grounding.named_order() == ["yellow_cube", "red_cube", "blue_bin"]  # State line order
+
+
+# ---- each object to the place named for it ----------------------------------------------------
+GREEN_BIN = ObjectRef("green_bin", "green bin", "container")
+TWO_BINS = [CUBES[0], CUBES[2], CUBES[3], GREEN_BIN]
+GREEN_BIN_BOX = ObjectBox((0.60, -0.12, 0.035), (0.16, 0.16, 0.07))
+
+
+class TwoBinRobot(SceneRobot):
+    """The blue bin of TableRobot plus a green one, each showing what was put in it."""
+
+    def box(self, name: str) -> ObjectBox:
+        if name == "green_bin" or self.inside.get(name) == "green_bin":
+            size_m = GREEN_BIN_BOX.size_m if name == "green_bin" else CUBE_M
+            return ObjectBox(GREEN_BIN_BOX.centre_m, size_m)
+        return super().box(name)
+
+
+def test_each_object_may_only_go_where_the_instruction_sends_it():
+    grounding = Grounder(None).ground(
+        "put the red cube in the blue bin and the yellow cube in the green bin", TWO_BINS,
+        CONTAINER)
+    assert grounding.destinations_by_object() == {"red_cube": {"blue_bin"},
+                                                  "yellow_cube": {"green_bin"}}
+    scope = TaskScope(grounding)
+    place = {(c.args["object"], c.args["container"]): c
+             for c in make_candidates([PLACE], TWO_BINS) if not c.is_done}
+    assert scope.allows(place["red_cube", "blue_bin"]) and scope.allows(place["yellow_cube",
+                                                                               "green_bin"])
+    assert not scope.allows(place["red_cube", "green_bin"])
+    assert not scope.allows(place["yellow_cube", "blue_bin"])
+    # one place for both (or none): nothing to pair, every named container stays allowed
+    for instruction in ("put the red cube and the yellow cube in the green bin",
+                        "put the red cube in the green bin and the yellow cube in the green bin",
+                        "pick up the red cube"):
+        assert Grounder(None).ground(instruction, TWO_BINS, CONTAINER)\
+            .destinations_by_object() == {}
+
+
+@pytest.mark.parametrize("instruction", [
+    "put the red cube in the blue bin and the yellow cube in the green bin",
+    "put the yellow cube in the green bin and the red cube in the blue bin",
+])
+def test_two_objects_go_to_their_own_bins(planner, grounder, instruction):
+    """Measured before the pairing: SmolLM2 put the red cube in the green bin in both orders
+    (-3.7 against -4.1 and -3.5 against -5.1 for the blue one) and claimed success."""
+    robot = TwoBinRobot(TWO_BINS)
+    scope = TaskScope(grounder.ground(instruction, TWO_BINS, CONTAINER))
+
+    def scene() -> str:
+        return describe_scene([(o, robot.box(o.name)) for o in TWO_BINS if o.kind != "container"])
+
+    result = run_task(instruction, planner, robot.state, robot.execute, max_steps=8, scope=scope,
+                      describe_scene=scene)
+    assert result.outcome == "success", result.reason
+    assert robot.inside == {"red_cube": "blue_bin", "yellow_cube": "green_bin"}

@@ -257,6 +257,26 @@ class Grounding:
                  for n in r.effective]
         return list(dict.fromkeys(names))
 
+    def destinations_by_object(self) -> dict[str, frozenset[str]]:
+        """object -> where the instruction says it goes, when it names several places: in
+        "put the red cube in the blue bin and the yellow cube in the green bin" each object
+        takes the destination named after it. Empty with one place or none (nothing to pair):
+        then any named destination is allowed."""
+        pairs: dict[str, set[str]] = {}
+        pending: list[str] = []
+        places = set()
+        for r in sorted(self.resolutions, key=lambda r: r.mention.span):
+            if not r.mention.destination:
+                pending += r.effective
+                continue
+            places.add(r.effective)
+            for name in pending:
+                pairs.setdefault(name, set()).update(r.effective)
+            pending = []
+        if len(places) < 2:
+            return {}
+        return {name: frozenset(dests) for name, dests in pairs.items()}
+
     def restricted_kinds(self) -> dict[str, frozenset[str]]:
         """kind -> the only objects of that kind the task may use. Kinds the instruction never
         names stay free ("put the red cube away" may use any container)."""
@@ -446,7 +466,19 @@ class TaskScope:
             return True
         if candidate.skill in self.deny.skills:
             return False
-        return all(self.allows_object(name) for name in candidate.args.values())
+        if not all(self.allows_object(name) for name in candidate.args.values()):
+            return False
+        return self.keeps_pairs(set(candidate.args.values()))
+
+    def keeps_pairs(self, names: set[str]) -> bool:
+        """No object goes to a named place the instruction gave to another one (a 135M LM
+        put the red cube in the last-named bin whatever the instruction said)."""
+        if self.grounding is None:
+            return True
+        pairs = self.grounding.destinations_by_object()
+        places = set().union(*pairs.values()) if pairs else set()
+        return all(not (places & names) or bool(pairs[name] & names)
+                   for name in names if name in pairs)
 
     def filter(self, candidates: Sequence[Candidate], affordances: Sequence[float]
                ) -> tuple[list[Candidate], list[float]]:
