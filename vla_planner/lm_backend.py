@@ -5,6 +5,11 @@ the prompt runs once (its key/value cache is kept and reused by the next step's 
 shares the few-shot header and earlier history), then every candidate's tokens are packed into
 one sequence whose attention mask lets each candidate see only the prompt and itself. Scores
 are kept per (prompt, candidate) for the last prompt: asking again only scores what is new.
+
+Models with sliding-window layers (Gemma 3: 5 of every 6 layers see only the last 512
+positions) keep every position in every layer's cache, so the cache can be cut back to any
+shared prefix; the window is applied by the masks instead (the model's own for the prompt, ours
+for the candidates), which is how the model attends in one full forward pass.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from vla_planner.model_cache import ensure_converted, find_smollm2_gguf, offline_env
 from vla_planner.precision import bfloat16_linears, resolve_dtype
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class TransformersBackend:
         ).eval()
         if self.dtype == "bfloat16":
             bfloat16_linears(self.model)
+        self._attention = AttentionLayout.of(self.model.config.get_text_config(decoder=True))
         self._lock = threading.Lock()  # the prefix cache is shared state
         self._prefix_ids: list[int] = []
         self._prefix_cache = None
@@ -145,9 +154,10 @@ class TransformersBackend:
             for text in candidates:
                 ids = self._encode(text)
                 seq = torch.tensor([prompt_ids + ids])
-                logprobs = torch.log_softmax(self.model(input_ids=seq).logits[0], dim=-1)
-                start = len(prompt_ids) - 1
-                total = sum(float(logprobs[start + i, tok]) for i, tok in enumerate(ids))
+                # the vocabulary head only for the rows that predict the candidate's tokens
+                logits = self.model(input_ids=seq, logits_to_keep=len(ids) + 1).logits[0]
+                logprobs = torch.log_softmax(logits[:-1], dim=-1)
+                total = sum(float(logprobs[i, tok]) for i, tok in enumerate(ids))
                 results.append(TextScore(total, len(ids)))
         return results
 
@@ -196,7 +206,8 @@ class TransformersBackend:
                     break
                 common += 1
         common = min(common, len(prompt_ids) - 1)  # at least one token must run for its logits
-        cache = self._prefix_cache if common > 0 else DynamicCache(config=self.model.config)
+        # no config: every layer is a plain DynamicLayer that keeps all positions (module doc)
+        cache = self._prefix_cache if common > 0 else DynamicCache()
         if common > 0:
             _truncate_cache(cache, common)
         new_ids = torch.tensor([prompt_ids[common:]])
@@ -226,13 +237,13 @@ class TransformersBackend:
             while up >= 0:
                 allowed[node, n_prompt + up] = True
                 up = parent[up]
-        mask = torch.zeros(allowed.shape, dtype=torch.float32)
-        mask.masked_fill_(~torch.from_numpy(allowed), torch.finfo(torch.float32).min)
         positions = [n_prompt + d for d in depth]
+        key_positions = np.concatenate([np.arange(n_prompt), positions])
         try:
             out = self.model(
                 input_ids=torch.tensor([tokens]), position_ids=torch.tensor([positions]),
-                attention_mask=mask[None, None], past_key_values=cache, use_cache=True,
+                attention_mask=self._attention.masks(allowed, np.array(positions), key_positions),
+                past_key_values=cache, use_cache=True,
             )
         finally:
             _truncate_cache(cache, n_prompt)  # keep only the prompt, for the next call
@@ -253,6 +264,52 @@ class TransformersBackend:
                 raise ValueError("model produced a non-finite log-probability")
             results.append(TextScore(total, len(ids)))
         return results
+
+
+FULL, SLIDING = "full_attention", "sliding_attention"  # transformers' `layer_types` names
+
+
+@dataclass(frozen=True)
+class AttentionLayout:
+    """Which attention each layer does: full, or a sliding window of `window` positions (a
+    query at position p sees keys at p - window + 1 .. p)."""
+
+    kinds: frozenset[str]
+    window: int | None
+
+    @classmethod
+    def of(cls, config: object) -> AttentionLayout:
+        """From a transformers text config (`layer_types`, `sliding_window`)."""
+        window = getattr(config, "sliding_window", None)
+        layer_types = getattr(config, "layer_types", None)
+        if layer_types is None:  # one kind for all layers (Llama: full; Mistral: sliding)
+            layer_types = [SLIDING if window else FULL]
+        kinds = frozenset(layer_types)
+        if not kinds <= {FULL, SLIDING} or (SLIDING in kinds and not window):
+            raise ValueError(f"packed scoring handles full and sliding-window attention only; "
+                             f"the model has {sorted(kinds)} (sliding_window {window})")
+        return cls(kinds, window if SLIDING in kinds else None)
+
+    def masks(self, allowed: np.ndarray, query_positions: np.ndarray,
+              key_positions: np.ndarray) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Additive float masks [1, 1, queries, keys] from `allowed` (query may see key),
+        narrowed to the window for sliding layers: one tensor, or one per kind of layer."""
+        masks = {}
+        for kind in self.kinds:
+            visible = allowed
+            if kind == SLIDING:
+                visible = allowed & (query_positions[:, None] - key_positions[None, :]
+                                     < self.window)
+            masks[kind] = _additive_mask(visible)
+        return masks if len(masks) > 1 else next(iter(masks.values()))
+
+
+def _additive_mask(visible: np.ndarray) -> torch.Tensor:
+    import torch
+
+    mask = torch.zeros(visible.shape, dtype=torch.float32)
+    mask.masked_fill_(~torch.from_numpy(visible), torch.finfo(torch.float32).min)
+    return mask[None, None]
 
 
 def candidate_trie(cand_ids: Sequence[Sequence[int]]
