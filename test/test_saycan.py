@@ -392,6 +392,9 @@ def test_done_by_elimination_is_reported_as_stuck(planner):
                       describe_scene=lambda: "" if robot.held else robot.scene())  # out of view
     assert texts_of(result) == ["pick up the red cube", "done"]
     assert result.outcome == "failure" and result.reason.startswith("stuck")
+    # the skill's own reason says why (a fallen robot looked like a planning failure without it)
+    assert result.reason.endswith(("(the gripper already holds red_cube)",
+                                   "(the held cube is not in view)")), result.reason
 
 
 # ---- legged robots: a step whose effect already holds ---------------------------------------

@@ -224,8 +224,10 @@ def run_task(
                 if history and planner.use_affordances and not favourite.candidate.is_done \
                         and favourite.can < min_affordance:
                     # `done` won only because what the LM wants next cannot run: stuck, not done
+                    why = affordance_reason(favourite.candidate) if affordance_reason else ""
                     return finish("failure", f"stuck: the language model's next step "
-                                             f"{favourite.candidate.text!r} is not possible now")
+                                             f"{favourite.candidate.text!r} is not possible now"
+                                             + (f" ({why})" if why else ""))
                 if any(h.succeeded for h in history):
                     return finish("success", "planner chose done")
                 if not history:
