@@ -363,6 +363,26 @@ def test_walks_forward_two_metres_and_stops(profile):
         sim.walker.config.steps.foot_spacing_m, abs=0.01)
 
 
+def test_starting_to_walk_does_not_wind_the_velocity_integral_up(profile):
+    """The integral of the velocity error waits until the steps have reached the command and
+    its average has seen them: it used to wind up to its bound in the start hold (the body
+    standing, the command not), so the body ran 40 % fast, then stalled at 0.05 m/s: a 4-5 s
+    speed cycle that tipped the humanoid 4-6 deg, and over in the stack (kitchen-table walk)."""
+    sim = _Run(profile)
+    vx = 0.25
+    sim.run(1.0)
+    sim.run(2.0, (vx, 0.0, 0.0))  # the start hold and the first steps
+    speeds = []
+    for _ in range(6):  # whole strides (2 steps): the sway averages out
+        x0 = sim.base_xy[0]
+        sim.run(1.0, (vx, 0.0, 0.0))
+        speeds.append(sim.base_xy[0] - x0)
+    print(f"\nhumanoid start at {vx} m/s: speed per second {np.round(speeds, 3).tolist()}, "
+          f"max tilt {sim.max_tilt_deg:.1f} deg")
+    sim.assert_upright()
+    assert max(speeds) < 1.25 * vx and min(speeds) > 0.75 * vx
+
+
 def test_turns_in_place(profile):
     sim = _Run(profile)
     wz = 0.4

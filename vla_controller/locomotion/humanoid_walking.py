@@ -172,6 +172,7 @@ class HumanoidWalking:
 
     LEGS = ("left", "right")
     RAMP_DONE_M_S = 0.05
+    AVERAGE_SETTLED = 2.0  # velocity average windows of steady steps before integrating
 
     def __init__(self, profile: Mapping[str, Any]) -> None:
         self.config = WalkingConfig.from_profile(profile)
@@ -282,6 +283,7 @@ class HumanoidWalking:
         self._velocity_avg = np.zeros(2)
         self._step_twist = np.zeros(3)  # the twist the current step was planned for
         self._velocity_correction = np.zeros(2)
+        self._steady_since_s = math.inf  # the steps' twist has been the command's since then
         self._started = True
 
     def _joint_vector(self, values: Sequence[float], what: str = "joint positions",
@@ -365,7 +367,9 @@ class HumanoidWalking:
                 self._stance = "right" if (cmd[1] > 0 or (cmd[1] == 0 and cmd[2] >= 0)) \
                     else "left"
                 self._step_twist = np.zeros(3)
-                self._start_step(cmd, self.config.start_delay_s + self.config.start_shift_s)
+                first_ds_s = self.config.start_delay_s + self.config.start_shift_s
+                self._steady_since_s = self._time_s + first_ds_s  # no steps before that
+                self._start_step(cmd, first_ds_s)
             return
         step_end = self._step_t0_s + self._step_ds_s + steps.step_period_s \
             - steps.double_support_s
@@ -398,9 +402,15 @@ class HumanoidWalking:
             self._velocity_correction[:] = 0.0
             return cmd
         corrected = self.clamp_twist([*(cmd[:2] + self._velocity_correction), cmd[2]])
-        # integrate only once the steps have (nearly) reached the command: while they still
-        # accelerate the body lags by design, and that error would wind the integral up
-        if np.all(np.abs(self._step_twist - corrected)[:2] < self.RAMP_DONE_M_S):
+        # integrate only once the steps have (nearly) reached the command, and the average has
+        # seen that for AVERAGE_SETTLED x its window: while the body accelerates (or stands in
+        # its start hold) it lags by design, and that error wound the integral up to its bound
+        # at every start (the body then ran 40 % fast, then stalled: a 4-5 s speed cycle that
+        # tipped the humanoid 4-6 deg, and over in the stack)
+        if np.any(np.abs(self._step_twist - corrected)[:2] >= self.RAMP_DONE_M_S):
+            self._steady_since_s = self._time_s
+        elif (self._time_s - self._steady_since_s
+              >= self.AVERAGE_SETTLED * cfg.steps.step_period_s * 2):
             self._velocity_correction += (cfg.velocity_gain * dt_s
                                           * (cmd[:2] - self._velocity_avg))
             bound = cfg.max_velocity_correction * np.abs(cmd[:2])
