@@ -121,6 +121,7 @@ class PlannerNode(Node):
         self.declare_parameter("endpoint_url", "")          # e.g. http://127.0.0.1:8080
         self.declare_parameter("endpoint_model", "")
         self.declare_parameter("endpoint_timeout_s", 10.0)
+        self.declare_parameter("endpoint_prompt_prefix", "")  # llama-cpp-python: the BOS text
         profile_path = self.get_parameter("robot_profile").value
         self.prompt = PromptBuilder.from_config(
             load_profile(resolve_path(profile_path)).get("planner_prompt") if profile_path
@@ -170,7 +171,9 @@ class PlannerNode(Node):
         if kind == "endpoint":  # reachable or not, tasks fail with a clear error, not the node
             return CompletionsBackend(self.get_parameter("endpoint_url").value,
                                       self.get_parameter("endpoint_model").value,
-                                      float(self.get_parameter("endpoint_timeout_s").value))
+                                      float(self.get_parameter("endpoint_timeout_s").value),
+                                      prompt_prefix=self.get_parameter(
+                                          "endpoint_prompt_prefix").value)
         if kind != "transformers":
             raise ValueError(f"backend must be 'transformers' or 'endpoint', got {kind!r}")
         backend = TransformersBackend(self.get_parameter("model_path").value or None,
