@@ -86,20 +86,18 @@ def run_generated_task(
     on_step: Callable[[ExecutedStep], None] | None = None,
     scope: TaskScope | None = None,
     rewrite: Callable[[str], str] | None = None,
-    describe_scene: Callable[[], str] | None = None,
 ) -> TaskResult:
     """Write the plan once, map it, run it in order; the first failed or unmappable step ends
-    the task as a failure. An empty plan is `infeasible` (the LM said done at once).
-    describe_scene() gives the prompt the scene at the start, as run_task does each step."""
+    the task as a failure. An empty plan is `infeasible` (the LM said done at once). The prompt
+    is `prompt`'s examples as plans written ahead (`PromptBuilder.open_loop`)."""
     clean_instruction(instruction)
-    prompt = prompt or PromptBuilder()
+    prompt = (prompt or PromptBuilder()).open_loop()
     infeasible = scope.infeasible_reason() if scope is not None else None
     if infeasible is not None:
         return TaskResult("infeasible", (), infeasible)
     lm_instruction = scope.lm_instruction(instruction) if scope is not None else instruction
     started = time.perf_counter()
-    state = describe_scene() if describe_scene is not None else ""
-    lines = plan_lines(generate(prompt.build(lm_instruction, [], state)))[:max_steps]
+    lines = plan_lines(generate(prompt.build(lm_instruction, [])))[:max_steps]
     planner_ms = (time.perf_counter() - started) * 1e3
     steps: list[ExecutedStep] = []
     if not lines:

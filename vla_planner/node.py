@@ -577,16 +577,14 @@ class PlannerNode(Node):
         return result
 
     def generated(self, instruction: str, planner: SayCanPlanner, get_state, execute, *,
-                  max_steps: int, on_step, scope: TaskScope, describe_scene,
-                  **_unused) -> TaskResult:
+                  max_steps: int, on_step, scope: TaskScope, **_unused) -> TaskResult:
         """The generate-then-parse baseline, called like run_task."""
         def rewrite(line: str) -> str:  # the LM's object words -> perception's
             return self.grounder.ground(line, self.snapshot()[1]).lm_instruction()
 
         return run_generated_task(instruction, planner.backend.generate, get_state, execute,
                                   self.grounder.embedder, planner.prompt, max_steps=max_steps,
-                                  on_step=on_step, scope=scope, rewrite=rewrite,
-                                  describe_scene=describe_scene)
+                                  on_step=on_step, scope=scope, rewrite=rewrite)
 
     def publish_status(self, instruction: str, state: str, index: int, ranked, chosen) -> None:
         msg = PlannerStatus(instruction=instruction, state=state, step_index=index,

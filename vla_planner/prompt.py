@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 DONE = "done"
 ANY_KIND = "any"  # a skill slot of this kind takes any object
@@ -187,6 +187,7 @@ class PromptBuilder:
 
     preamble: str = DEFAULT_PREAMBLE
     examples: tuple[Example, ...] = DEFAULT_EXAMPLES
+    show_outcomes: bool = True   # "(succeeded)" after each step
 
     @classmethod
     def from_config(cls, section: Mapping | None) -> PromptBuilder:
@@ -211,6 +212,16 @@ class PromptBuilder:
             examples.append(Example(str(raw["task"]), tuple(steps), str(raw.get("state", ""))))
         return cls(str(section.get("preamble", DEFAULT_PREAMBLE)),
                    tuple(examples) if examples else DEFAULT_EXAMPLES)
+
+    def open_loop(self) -> PromptBuilder:
+        """The same examples as plans written before acting (the generate-then-parse baseline):
+        the steps that succeeded, without outcomes or State lines, which such a plan cannot
+        know. With them, SmolLM2 wrote "pick up the red cube (succeeded)", an unchanged State
+        line and the same pick again."""
+        examples = tuple(Example(e.instruction, tuple(HistoryItem(s.text, True)
+                                                      for s in e.steps if s.succeeded))
+                         for e in self.examples)
+        return replace(self, examples=examples, show_outcomes=False)
 
     @property
     def shows_state(self) -> bool:
@@ -242,13 +253,12 @@ class PromptBuilder:
             raise ValueError(f"a state is one line: {state!r}")
         return [f"{STATE_LABEL} {state}."] if state else []
 
-    @classmethod
-    def _task_lines(cls, instruction: str, steps: Sequence[HistoryItem]) -> list[str]:
+    def _task_lines(self, instruction: str, steps: Sequence[HistoryItem]) -> list[str]:
         lines = [f"Task: {clean_instruction(instruction)}.", "Plan:"]
         for index, step in enumerate(steps, start=1):
             if not isinstance(step, HistoryItem):
                 raise ValueError(f"history entries must be HistoryItem, got {step!r}")
             outcome = SUCCEEDED if step.succeeded else FAILED
-            lines += cls._state_lines(step.state)
-            lines.append(f"{index}. {step.text} ({outcome})")
+            lines += self._state_lines(step.state)
+            lines.append(f"{index}. {step.text}" + (f" ({outcome})" if self.show_outcomes else ""))
         return lines
