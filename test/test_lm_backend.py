@@ -10,7 +10,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vla_planner.lm_backend import SLIDING, AttentionLayout, TextScore, TransformersBackend
+from vla_planner.lm_backend import (
+    SLIDING,
+    AttentionLayout,
+    TextScore,
+    TransformersBackend,
+    candidate_trie,
+    shared_prefix,
+)
 from vla_planner.model_cache import (
     GEMMA3_270M,
     QWEN25_CODER_05B,
@@ -118,6 +125,43 @@ def test_scores_are_kept_per_prompt_and_candidate(backend):
     moved = backend.score_detailed(other, texts[:1])
     assert moved[0] is not first[0]
     assert_same(moved, backend.score_one_by_one(other, texts[:1]))
+
+
+def test_each_step_runs_only_what_its_prompt_adds(backend):
+    """Tokens fed to the model, counted: grounding's question about an ambiguous mention,
+    asked between the few-shot warm-up and the task's first step, does not push out the
+    planner's cache (the ~650-token header ran again at every ambiguous task's first step);
+    each step then runs its new prompt tokens and the candidates' trie, and scores as full
+    passes do."""
+    texts = candidate_texts()[:3]
+    builder = PromptBuilder()
+    state = "the red cube is on the table"
+    steps = [builder.build("put the red cube in the blue bin", [], state),
+             builder.build("put the red cube in the blue bin",
+                           [HistoryItem("pick up the red cube", True, state)],
+                           "the gripper holds the red cube")]
+    fed = []
+    hook = backend.model.register_forward_pre_hook(
+        lambda _model, _args, kwargs: fed.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
+    try:
+        backend.score(builder.build("warm up", []), [" done"])
+        previous = backend._encode(builder.build("warm up", []))
+        fed.clear()
+        backend.score('Task: put the cube in the blue bin.\nIn this task, "the cube" means the',
+                      [" red cube", " green cube"])
+        assert sum(fed) < 30  # the question and a token of each answer
+        trie = len(candidate_trie([backend._encode(t) for t in texts])[0])
+        for prompt in steps:
+            ids = backend._encode(prompt)
+            shared = shared_prefix(previous, ids)
+            fed.clear()
+            scores = backend.score_detailed(prompt, texts)
+            assert fed == [len(ids) - shared, trie]  # the prompt's new tokens, the candidates
+            assert len(ids) - shared < 60 < shared  # the header was not run again
+            assert_same(scores, backend.score_one_by_one(prompt, texts))
+            previous = ids
+    finally:
+        hook.remove()
 
 
 def test_sliding_window_model_scores_match_full_passes():

@@ -5,6 +5,9 @@ the prompt runs once (its key/value cache is kept and reused by the next step's 
 shares the few-shot header and earlier history), then every candidate's tokens are packed into
 one sequence whose attention mask lets each candidate see only the prompt and itself. Scores
 are kept per (prompt, candidate) for the last prompt: asking again only scores what is new.
+Two prompt caches are kept: a prompt sharing little with both (grounding's short question about
+an ambiguous mention) takes the older one's place, so the planner's ~650-token few-shot header
+is not run again at the task's first step.
 
 Models with sliding-window layers (Gemma 3: 5 of every 6 layers see only the last 512
 positions) keep every position in every layer's cache, so the cache can be cut back to any
@@ -107,10 +110,8 @@ class TransformersBackend:
         if self.dtype == "bfloat16":
             bfloat16_linears(self.model)
         self._attention = AttentionLayout.of(self.model.config.get_text_config(decoder=True))
-        self._lock = threading.Lock()  # the prefix cache is shared state
-        self._prefix_ids: list[int] = []
-        self._prefix_cache = None
-        self._prefix_last_logprobs = None
+        self._lock = threading.Lock()  # the prefix caches are shared state
+        self._prefixes: list[PromptCache] = []  # least recently used first
         # scores of the last prompt's candidates, by token ids: asking again costs nothing
         self._scored_prompt_ids: list[int] = []
         self._scored: dict[tuple[int, ...], TextScore] = {}
@@ -130,19 +131,19 @@ class TransformersBackend:
             if missing:
                 try:
                     scores = self._score_packed(prompt_ids, [list(ids) for ids in missing])
-                except BaseException:  # the cache may be half-updated
-                    self._prefix_ids, self._prefix_cache, self._scored = [], None, {}
+                except BaseException:  # a cache may be half-updated
+                    self._prefixes, self._scored = [], {}
                     raise
                 self._scored.update(zip(missing, scores, strict=True))
             return [self._scored[ids] for ids in cand_ids]
 
     def reset_cache(self, prefix: bool = True) -> None:
-        """Forget the scores kept for the last prompt and, with `prefix`, its key/value cache
-        (benchmarks: scoring without result reuse, or without prefix reuse either)."""
+        """Forget the scores kept for the last prompt and, with `prefix`, the prompts'
+        key/value caches (benchmarks: scoring without result reuse, or without prefix reuse)."""
         with self._lock:
             self._scored_prompt_ids, self._scored = [], {}
             if prefix:
-                self._prefix_ids, self._prefix_cache, self._prefix_last_logprobs = [], None, None
+                self._prefixes = []
 
     def score_one_by_one(self, prompt: str, candidates: Sequence[str]) -> list[TextScore]:
         """Reference: each candidate in its own full forward pass, no cache, no packing."""
@@ -189,37 +190,45 @@ class TransformersBackend:
             raise ValueError(f"text tokenises to nothing: {text!r}")
         return list(ids)
 
-    def _prompt_state(self, prompt_ids: list[int]):
-        """Run the prompt, reusing the cached prefix it shares with the previous prompt.
+    def _prompt_state(self, prompt_ids: list[int]) -> tuple:
+        """Run the prompt, reusing the kept cache that shares the longest prefix with it.
 
+        That cache is cut back to the shared part and extended, if the prompt keeps at least
+        half of it (the next step of a task, the next task after the few-shot header); a prompt
+        sharing less gets a new cache in place of the least recently used one.
         Returns the cache (holding exactly the prompt) and log p(next token | prompt).
         """
         torch = self._torch
         from transformers import DynamicCache
 
-        if self._prefix_ids == prompt_ids and self._prefix_cache is not None:
-            return self._prefix_cache, self._prefix_last_logprobs
-        common = 0
-        if self._prefix_cache is not None:
-            for a, b in zip(self._prefix_ids, prompt_ids, strict=False):
-                if a != b:
-                    break
-                common += 1
+        best, common = None, 0
+        for kept in self._prefixes:
+            shared = shared_prefix(kept.ids, prompt_ids)
+            if best is None or shared > common:
+                best, common = kept, shared
+        if best is not None and best.ids == prompt_ids:
+            self._prefixes.remove(best)
+            self._prefixes.append(best)
+            return best.cache, best.last_logprobs
         common = min(common, len(prompt_ids) - 1)  # at least one token must run for its logits
-        # no config: every layer is a plain DynamicLayer that keeps all positions (module doc)
-        cache = self._prefix_cache if common > 0 else DynamicCache()
-        if common > 0:
+        if best is not None and 2 * common >= len(best.ids):
+            self._prefixes.remove(best)  # replaced below by its extension
+            cache = best.cache
             _truncate_cache(cache, common)
-        new_ids = torch.tensor([prompt_ids[common:]])
-        positions = torch.arange(common, len(prompt_ids)).unsqueeze(0)
+        else:
+            common = 0
+            # no config: every layer is a plain DynamicLayer that keeps all positions (module doc)
+            cache = DynamicCache()
+            del self._prefixes[: max(0, len(self._prefixes) - PROMPT_CACHES + 1)]
+        new_ids = prompt_ids[common:]
         out = self.model(
-            input_ids=new_ids, position_ids=positions, past_key_values=cache,
-            use_cache=True, logits_to_keep=1,
+            input_ids=torch.tensor([new_ids]),
+            position_ids=torch.arange(common, len(prompt_ids)).unsqueeze(0),
+            past_key_values=cache, use_cache=True, logits_to_keep=1,
         )
         last_logprobs = torch.log_softmax(out.logits[0, -1], dim=-1)
-        self._prefix_ids, self._prefix_cache = list(prompt_ids), out.past_key_values
-        self._prefix_last_logprobs = last_logprobs
-        return self._prefix_cache, last_logprobs
+        self._prefixes.append(PromptCache(list(prompt_ids), out.past_key_values, last_logprobs))
+        return out.past_key_values, last_logprobs
 
     def _score_packed(self, prompt_ids: list[int], cand_ids: list[list[int]]) -> list[TextScore]:
         torch = self._torch
@@ -264,6 +273,28 @@ class TransformersBackend:
                 raise ValueError("model produced a non-finite log-probability")
             results.append(TextScore(total, len(ids)))
         return results
+
+
+PROMPT_CACHES = 2  # the planner's prompt and one other (grounding's question)
+
+
+@dataclass
+class PromptCache:
+    """A prompt's token ids, its key/value cache and log p(next token | prompt)."""
+
+    ids: list[int]
+    cache: object  # transformers DynamicCache
+    last_logprobs: torch.Tensor
+
+
+def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens `a` and `b` have in common."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 FULL, SLIDING = "full_attention", "sliding_attention"  # transformers' `layer_types` names
