@@ -27,7 +27,7 @@ from vla_planner.grounding import (
     safe_words,
 )
 from vla_planner.lm_backend import TransformersBackend
-from vla_planner.prompt import Candidate, ObjectRef, make_candidates
+from vla_planner.prompt import Candidate, ObjectRef, SkillSpec, make_candidates
 from vla_planner.saycan import SayCanPlanner, StepResult, run_task
 from vla_planner.scene_state import ObjectBox, describe_scene
 
@@ -357,6 +357,35 @@ def test_each_object_may_only_go_where_the_instruction_sends_it():
                         "pick up the red cube"):
         assert Grounder(None).ground(instruction, TWO_BINS, CONTAINER)\
             .destinations_by_object() == {}
+
+
+STACK = SkillSpec("stack", "stack the {object} on the {target}",
+                  {"object": "graspable", "target": "graspable"})
+BLOCK_DESTINATIONS = frozenset({"container", "graspable"})   # with a stacking skill
+CUBES_AND_BINS = [*CUBES, GREEN_BIN]
+
+
+def test_a_cube_named_after_on_is_a_destination_and_only_named_places_are_used():
+    stack_scope = TaskScope(Grounder(None).ground("stack the red cube on the green cube",
+                                                  CUBES_AND_BINS, BLOCK_DESTINATIONS))
+    assert stack_scope.grounding.named_destinations() == {"green_cube"}
+    texts = [c.text for c in make_candidates([PICK, PLACE, STACK], CUBES_AND_BINS)
+             if stack_scope.allows(c)]
+    assert texts == ["pick up the red cube", "pick up the green cube",
+                     "stack the red cube on the green cube", "done"]
+    # named bins: no cube goes onto another one, and pick is offered once per cube
+    bin_scope = TaskScope(Grounder(None).ground(
+        "put the red cube and the green cube in the green bin", CUBES_AND_BINS, BLOCK_DESTINATIONS))
+    texts = [c.text for c in make_candidates([PICK, PLACE, STACK], CUBES_AND_BINS)
+             if bin_scope.allows(c)]
+    assert texts == ["pick up the red cube", "pick up the green cube",
+                     "put the red cube in the green bin", "put the green cube in the green bin",
+                     "done"]
+    # no place named: every destination of an unnamed kind stays usable
+    free = TaskScope(Grounder(None).ground("pick up the red cube", CUBES_AND_BINS,
+                                           BLOCK_DESTINATIONS))
+    assert free.allows(next(c for c in make_candidates([PLACE], CUBES_AND_BINS)
+                            if c.args == {"object": "red_cube", "container": "green_bin"}))
 
 
 @pytest.mark.parametrize("instruction", [

@@ -125,7 +125,7 @@ def test_skills_argument_takes_names_a_file_or_a_mapping(tmp_path):
         return {name: n.parameters[0] for name, n in nodes.items()
                 if n.executable == "skill_server"}
 
-    assert servers("")["arm_skills"]["skills"] == ["pick", "place"]
+    assert servers("")["arm_skills"]["skills"] == ["pick", "place", "stack"]
     assert servers("pick")["arm_skills"]["skills"] == ["pick"]
     assert servers("pick, place")["arm_skills"]["skills"] == ["pick", "place"]
     assert servers("[place]")["arm_skills"]["skills"] == ["place"]

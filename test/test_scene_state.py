@@ -64,3 +64,15 @@ def test_the_held_object_comes_from_the_skills_not_the_camera():
 def test_bad_boxes_raise(centre, size):
     with pytest.raises(ValueError):
         ObjectBox(centre, size)
+
+
+def test_a_stacked_cube_is_on_the_cube_below_not_in_the_gripper():
+    green = ObjectRef("green_cube", "green cube", "graspable")
+    green_box = ObjectBox((0.38, 0.08, 0.02), (0.04, 0.04, 0.04), 0.3)
+    stacked = cube_at(0.385, 0.075, 0.061)
+    assert describe_scene([(CUBE, stacked), (green, green_box)]) == (
+        "the red cube is on the green cube; the green cube is on the table")
+    lifted = cube_at(0.38, 0.08, 0.20)   # carried over the green cube
+    assert where_is(CUBE, lifted, [], [(green, green_box)]) == "the gripper holds the red cube"
+    assert describe_scene([(CUBE, stacked), (green, green_box)], held="red_cube") == (
+        "the gripper holds the red cube; the green cube is on the table")

@@ -1,4 +1,4 @@
-"""Pick/place affordances and stages on the real arm model (no ROS)."""
+"""Pick/place/stack affordances and stages on the real arm model (no ROS)."""
 
 import numpy as np
 import pytest
@@ -13,8 +13,13 @@ CUBE = np.array([0.04, 0.04, 0.04])
 
 @pytest.fixture(scope="module")
 def skills():
-    pick, place = make_skills(["pick", "place"], load_profile("arm"))
+    pick, place, _ = make_skills(["pick", "place", "stack"], load_profile("arm"))
     return pick, place
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return make_skills(["stack"], load_profile("arm"))[0]
 
 
 def world(held=None, **objects) -> WorldSnapshot:
@@ -51,6 +56,49 @@ def test_place_needs_the_object_in_hand(skills):
     scene = {"c": cube("c", 0.5, 0.1), "blue_bin": BIN}
     assert place.affordance(args, world(**scene))[0] == 0.0
     assert place.affordance(args, world(held="c", **scene))[0] == VISIBLE_AFFORDANCE
+
+
+def test_stack_releases_just_above_the_target_top_lined_up_with_it(stack):
+    red, green = cube("red", 0.52, 0.12), cube("green", 0.38, 0.08)
+    stages = stack.stages({"object": "red", "target": "green"}, world(held="red", red=red,
+                                                                       green=green))
+    assert [s.name for s in stages] == ["carry", "lower", "release", "retreat"]
+    release = stages[1].tool_pose_base
+    # green's top (0.04) + red's half height (0.02) + 1 cm, over green's centre
+    assert np.allclose(release.translation, [0.38, 0.08, 0.04 + 0.02 + 0.01])
+    assert np.allclose(release.rotation[:, 2], [0, 0, -1])
+    fingers = release.rotation[:, 0]   # tool x, lined up with green's faces (yaw 0.3)
+    assert abs(abs(np.dot(fingers[:2], [np.cos(0.3), np.sin(0.3)])) - 1.0) < 1e-6 \
+        or abs(np.dot(fingers[:2], [np.cos(0.3), np.sin(0.3)])) < 1e-6
+    assert stages[0].tool_pose_base.translation[2] > release.translation[2] + 0.1
+    assert stages[2].expect_holding is False
+
+
+def test_stack_needs_the_object_in_hand_and_a_clear_visible_target(stack):
+    red, green = cube("red", 0.52, 0.12), cube("green", 0.38, 0.08)
+    args = {"object": "red", "target": "green"}
+    assert stack.affordance(args, world(held="red", red=red, green=green))[0] == VISIBLE_AFFORDANCE
+    score, why = stack.affordance(args, world(red=red, green=green))
+    assert score == 0.0 and "not holding red" in why
+    score, why = stack.affordance(args, world(held="yellow", red=red, green=green))
+    assert score == 0.0 and "holding yellow" in why
+    on_green = ObjectInfo("yellow", "graspable", np.array([0.385, 0.075, 0.06]), CUBE, 0.0)
+    score, why = stack.affordance(args, world(held="red", red=red, green=green, yellow=on_green))
+    assert score == 0.0 and "green is covered by yellow" in why
+    beside = cube("yellow", 0.45, 0.08)   # on the table next to green: not on it
+    assert stack.affordance(args, world(held="red", red=red, green=green, yellow=beside))[0] \
+        == VISIBLE_AFFORDANCE
+    hidden = cube("green", 0.38, 0.08, visible=False)
+    score, why = stack.affordance(args, world(held="red", red=red, green=hidden))
+    assert score == 0.0 and "not in view" in why
+    far = cube("green", 1.6, 0.0)
+    score, why = stack.affordance(args, world(held="red", red=red, green=far))
+    assert score == 0.0 and "not reachable" in why
+    score, why = stack.affordance({"object": "red", "target": "red"}, world(held="red", red=red))
+    assert score == 0.0 and "itself" in why
+    score, why = stack.affordance({"object": "red", "target": "blue_bin"},
+                                  world(held="red", red=red, blue_bin=BIN))
+    assert score == 0.0 and "needs a graspable" in why
 
 
 def test_pick_stages_grasp_from_above_at_the_object(skills):

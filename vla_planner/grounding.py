@@ -277,6 +277,11 @@ class Grounding:
             return {}
         return {name: frozenset(dests) for name, dests in pairs.items()}
 
+    def named_destinations(self) -> frozenset[str]:
+        """The objects the instruction names as where something goes ("in the blue bin",
+        "on the green cube")."""
+        return frozenset(n for r in self.resolutions if r.mention.destination for n in r.effective)
+
     def restricted_kinds(self) -> dict[str, frozenset[str]]:
         """kind -> the only objects of that kind the task may use. Kinds the instruction never
         names stay free ("put the red cube away" may use any container)."""
@@ -468,7 +473,16 @@ class TaskScope:
             return False
         if not all(self.allows_object(name) for name in candidate.args.values()):
             return False
-        return self.keeps_pairs(set(candidate.args.values()))
+        return self.keeps_destinations(candidate) and self.keeps_pairs(set(candidate.args.values()))
+
+    def keeps_destinations(self, candidate: Candidate) -> bool:
+        """When the instruction names where things go, a skill's destination (its arguments
+        after the first) is one of those places: with a stacking skill, "put the red cube and
+        the green cube in the blue bin" must not stack one cube on the other."""
+        if self.grounding is None:
+            return True
+        named = self.grounding.named_destinations()
+        return not named or all(name in named for name in list(candidate.args.values())[1:])
 
     def keeps_pairs(self, names: set[str]) -> bool:
         """No object goes to a named place the instruction gave to another one (a 135M LM

@@ -134,10 +134,13 @@ def _ok(text: str, state: str = "") -> HistoryItem:
 # tasks of two objects keep `done` from winning while a named object is still on the table:
 # without them, after the first object of "put the red cube and the green cube in the blue bin"
 # was placed, `done` won (-0.3 against -3.0 for the next pick; measured).
+# The stacking example ("put ... on top of ..." -> `stack`) sits fourth: last, it drew the
+# two-object tasks into stacking one cube on the other (12 of 17 arm tasks; fourth: 17 of 17,
+# and 4 of 4 stacking requests in three phrasings; measured offline with TableRobot).
 DEFAULT_PREAMBLE = (
     "You control a robot arm at a table. It can pick up one object at a time and put the "
-    "object it holds in a container. After each step you learn whether it succeeded. When the "
-    "task is complete, or cannot be done with the objects present, say done."
+    "object it holds in a container or on another object. After each step you learn whether it "
+    "succeeded. When the task is complete, or cannot be done with the objects present, say done."
 )
 DEFAULT_EXAMPLES = (
     Example("put the apple in the basket",
@@ -149,6 +152,12 @@ DEFAULT_EXAMPLES = (
             (_ok("pick up the brown block", "the brown block is on the table"),
              _ok("put the brown block in the grey tray", "the gripper holds the brown block")),
             "the brown block is in the grey tray"),
+    Example("put the tan block on top of the pink block",
+            (_ok("pick up the tan block",
+                 "the tan block is on the table; the pink block is on the table"),
+             _ok("stack the tan block on the pink block",
+                 "the gripper holds the tan block; the pink block is on the table")),
+            "the tan block is on the pink block; the pink block is on the table"),
     Example("put the pear and the plum in the bowl",
             (_ok("pick up the pear", "the pear is on the table; the plum is on the table"),
              _ok("put the pear in the bowl",

@@ -1,6 +1,7 @@
 """The scene's state as the planner can see it, in the words of the arm's prompt: which of the
-task's objects is in which container, which rests on the table (perception's boxes), and what
-the gripper holds (the skills say so; the camera barely sees a held cube under the gripper).
+task's objects is in which container, which is stacked on which, which rests on the table
+(perception's boxes), and what the gripper holds (the skills say so; the camera barely sees a
+held cube under the gripper).
 
 The words match the State lines of the arm's few-shot examples (vla_planner.prompt), so after
 "put the pear in the bowl" the language model reads "the plum is on the table" before it
@@ -35,15 +36,25 @@ class ObjectBox:
                 or not all(math.isfinite(v) for v in values) or min(self.size_m) < 0.0:
             raise ValueError(f"not a valid box: {self!r}")
 
-    def holds(self, other: ObjectBox) -> bool:
-        """`other`'s centre is over this container's footprint and below its rim."""
+    def over_footprint(self, other: ObjectBox) -> bool:
+        """`other`'s centre is over this box's footprint."""
         dx = other.centre_m[0] - self.centre_m[0]
         dy = other.centre_m[1] - self.centre_m[1]
         cos_yaw, sin_yaw = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
         local_x, local_y = cos_yaw * dx + sin_yaw * dy, -sin_yaw * dx + cos_yaw * dy
-        rim_z = self.centre_m[2] + self.size_m[2] / 2.0
-        return abs(local_x) <= self.size_m[0] / 2.0 and abs(local_y) <= self.size_m[1] / 2.0 \
-            and other.centre_m[2] <= rim_z + RIM_MARGIN_M
+        return abs(local_x) <= self.size_m[0] / 2.0 and abs(local_y) <= self.size_m[1] / 2.0
+
+    def holds(self, other: ObjectBox) -> bool:
+        """`other`'s centre is over this container's footprint and below its rim."""
+        return self.over_footprint(other) and other.centre_m[2] <= self.top_z_m + RIM_MARGIN_M
+
+    def carries(self, other: ObjectBox) -> bool:
+        """`other` rests on this box's top (stacked): over it, its bottom at the top."""
+        return self.over_footprint(other) and abs(other.bottom_z_m - self.top_z_m) <= RESTING_GAP_M
+
+    @property
+    def top_z_m(self) -> float:
+        return self.centre_m[2] + self.size_m[2] / 2.0
 
     @property
     def bottom_z_m(self) -> float:
@@ -51,12 +62,17 @@ class ObjectBox:
 
 
 def where_is(obj: ObjectRef, box: ObjectBox,
-             containers: Sequence[tuple[ObjectRef, ObjectBox]]) -> str:
-    """One clause: "the red cube is in the blue bin", "... is on the table", or "the gripper
-    holds the red cube" (lifted off the table and in no container)."""
+             containers: Sequence[tuple[ObjectRef, ObjectBox]],
+             blocks: Sequence[tuple[ObjectRef, ObjectBox]] = ()) -> str:
+    """One clause: "the red cube is in the blue bin", "... is on the green cube" (stacked on one
+    of `blocks`), "... is on the table", or "the gripper holds the red cube" (lifted off the
+    table, in no container and on no block)."""
     for container, container_box in containers:
         if container.name != obj.name and container_box.holds(box):
             return f"the {obj.description} is in the {container.description}"
+    for block, block_box in blocks:
+        if block.name != obj.name and block_box.carries(box):
+            return f"the {obj.description} is on the {block.description}"
     if box.bottom_z_m <= RESTING_GAP_M:
         return f"the {obj.description} is on the table"
     return f"the gripper holds the {obj.description}"
@@ -76,6 +92,8 @@ def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox | None]],
     An object without a box (out of view) is left out, unless it is the held one: the gripper
     holds it whatever the camera made of it."""
     containers = [(o, b) for o, b in objects if CONTAINER in o.kinds and b is not None]
+    blocks = [(o, b) for o, b in objects if CONTAINER not in o.kinds and b is not None
+              and o.name != held]
     clauses = []
     for obj, box in objects:
         if CONTAINER in obj.kinds:
@@ -83,5 +101,5 @@ def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox | None]],
         if obj.name == held:
             clauses.append(f"the gripper holds the {obj.description}")
         elif box is not None:
-            clauses.append(where_is(obj, box, containers))
+            clauses.append(where_is(obj, box, containers, blocks))
     return "; ".join(clauses)

@@ -1,4 +1,4 @@
-"""Pick and place for a parallel-gripper arm: top-down grasps, reachability from the
+"""Pick, place and stack for a parallel-gripper arm: top-down grasps, reachability from the
 controller's own kinematic model (vla_controller.solve_ik)."""
 
 import numpy as np
@@ -93,29 +93,44 @@ class PlaceSkill(ArmSkill):
         name="place", description="put the held object into a container",
         text_template="put the {object} in the {container}",
         arg_names=("object", "container"), arg_kinds=("graspable", "container"))
-    approach_clearance_m = 0.12   # held object's bottom above the rim while moving over
+    approach_clearance_m = 0.12   # held object's bottom above the support while moving over
     release_clearance_m = 0.03    # ... and when letting go
 
-    def release_poses(self, obj: ObjectInfo, container: ObjectInfo) -> dict[str, pin.SE3]:
-        rim_z = container.position_base_m[2] + container.size_m[2] / 2.0
+    @property
+    def destination_arg(self) -> str:
+        return self.info.arg_names[1]
+
+    def release_poses(self, obj: ObjectInfo, destination: ObjectInfo) -> dict[str, pin.SE3]:
+        """Over the destination's centre, lined up with it: the held object's bottom
+        release_clearance_m above the destination's top (a container's rim, a block's top)."""
+        top_z = destination.position_base_m[2] + destination.size_m[2] / 2.0
         # tool0 holds the object at its centre: its bottom hangs half a height below
         hang_m = obj.size_m[2] / 2.0
-        xy = container.position_base_m[:2]
-        release = top_down_pose([*xy, rim_z + hang_m + self.release_clearance_m], container.yaw_rad)
+        xy = destination.position_base_m[:2]
+        release = top_down_pose([*xy, top_z + hang_m + self.release_clearance_m],
+                                destination.yaw_rad)
         above = pin.SE3(release.rotation, np.array(
-            [*xy, rim_z + hang_m + self.approach_clearance_m]))
+            [*xy, top_z + hang_m + self.approach_clearance_m]))
         return {"above": above, "release": release}
 
     def _affordance(self, bound: dict[str, ObjectInfo], world: WorldSnapshot) -> tuple[float, str]:
-        obj, container = bound["object"], bound["container"]
+        obj, destination = bound["object"], bound[self.destination_arg]
         if world.held_object != obj.name:
             held = world.held_object or "nothing"
             return 0.0, f"not holding {obj.name} (holding {held})"
-        return self.reach_affordance(list(self.release_poses(obj, container).values()),
-                                     container, world, f"holding {obj.name}")
+        blocked = self.destination_problem(obj, destination, world)
+        if blocked:
+            return 0.0, blocked
+        return self.reach_affordance(list(self.release_poses(obj, destination).values()),
+                                     destination, world, f"holding {obj.name}")
+
+    def destination_problem(self, obj: ObjectInfo, destination: ObjectInfo,
+                            world: WorldSnapshot) -> str:
+        """Why the held object cannot go onto/into `destination` now ("" when it can)."""
+        return ""
 
     def _stages(self, bound: dict[str, ObjectInfo]) -> list[Stage]:
-        poses = self.release_poses(bound["object"], bound["container"])
+        poses = self.release_poses(bound["object"], bound[self.destination_arg])
         return [
             Stage("carry", tool_pose_base=poses["above"], expect_holding=True),
             Stage("lower", tool_pose_base=poses["release"], max_linear_speed_mps=0.08,
@@ -125,4 +140,41 @@ class PlaceSkill(ArmSkill):
         ]
 
 
-SKILL_TYPES: dict[str, type[ArmSkill]] = {"pick": PickSkill, "place": PlaceSkill}
+def covers(other: ObjectInfo, base: ObjectInfo, tolerance_m: float = 0.01) -> bool:
+    """`other` sits on or above `base`'s top, overlapping its footprint (in `base`'s yaw; the
+    other's extent is taken as a square of its larger side, to be safe)."""
+    top_z = base.position_base_m[2] + base.size_m[2] / 2.0
+    bottom_z = other.position_base_m[2] - other.size_m[2] / 2.0
+    if bottom_z < top_z - tolerance_m:
+        return False
+    dx, dy = other.position_base_m[:2] - base.position_base_m[:2]
+    cos_yaw, sin_yaw = np.cos(base.yaw_rad), np.sin(base.yaw_rad)
+    local = np.abs([cos_yaw * dx + sin_yaw * dy, -sin_yaw * dx + cos_yaw * dy])
+    reach = base.size_m[:2] / 2.0 + float(max(other.size_m[:2])) / 2.0
+    return bool(np.all(local < reach))
+
+
+class StackSkill(PlaceSkill):
+    """Put the held object on top of another block: PlaceSkill's motion with the target's top
+    as the support, released just above it."""
+    info = SkillInfo(
+        name="stack", description="put the held object on top of another object",
+        text_template="stack the {object} on the {target}",
+        arg_names=("object", "target"), arg_kinds=("graspable", "graspable"))
+    release_clearance_m = 0.01    # a short drop: the block lands flat on the target
+
+    def destination_problem(self, obj: ObjectInfo, destination: ObjectInfo,
+                            world: WorldSnapshot) -> str:
+        if destination.name == obj.name:
+            return f"cannot stack {obj.name} on itself"
+        if not destination.visible:
+            return f"{destination.name} is not in view: its top cannot be checked"
+        on_top = sorted(o.name for o in world.objects.values()
+                        if o.name not in (obj.name, destination.name) and covers(o, destination))
+        if on_top:
+            return f"{destination.name} is covered by {', '.join(on_top)}"
+        return ""
+
+
+SKILL_TYPES: dict[str, type[ArmSkill]] = {"pick": PickSkill, "place": PlaceSkill,
+                                           "stack": StackSkill}
