@@ -76,3 +76,12 @@ def test_a_stacked_cube_is_on_the_cube_below_not_in_the_gripper():
     assert where_is(CUBE, lifted, [], [(green, green_box)]) == "the gripper holds the red cube"
     assert describe_scene([(CUBE, stacked), (green, green_box)], held="red_cube") == (
         "the gripper holds the red cube; the green cube is on the table")
+
+
+def test_a_cube_hidden_under_a_stacked_one_still_carries_it():
+    green = ObjectRef("green_cube", "green cube", "graspable")
+    green_box = ObjectBox((0.38, 0.08, 0.02), (0.04, 0.04, 0.04))
+    stacked = cube_at(0.38, 0.08, 0.06)
+    assert describe_scene([(CUBE, stacked), (green, None)], remembered={"green_cube": green_box}) \
+        == "the red cube is on the green cube"
+    assert describe_scene([(CUBE, stacked), (green, None)]) == "the gripper holds the red cube"

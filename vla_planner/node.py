@@ -140,6 +140,7 @@ class PlannerNode(Node):
         self.presence = ProviderPresence()
         self.objects: list[ObjectRef] | None = None   # None until perception has spoken
         self.boxes: dict[str, ObjectBox] = {}         # those in view now, for the State line
+        self.remembered_boxes: dict[str, ObjectBox] = {}   # out of view, at their last pose
         self.objects_at = time.monotonic()            # when it last did (wall; start: now)
         self.affordance_reasons: dict[str, str] = {}  # candidate text -> the skill's last why
         self.scope: TaskScope | None = None           # the running task's grounding/deny-list
@@ -265,17 +266,18 @@ class PlannerNode(Node):
         # only what perception sees now: a remembered object's pose is its last one (a cube
         # hidden by the gripper is remembered on the table, a held cube seen as a "red ball"
         # stays remembered in the air after it is put down)
-        boxes = {}
+        # (remembered ones only count as what a seen one rests on: the cube under a stacked one)
+        boxes, remembered = {}, {}
         for name, info in objects_from_msg(msg).items():
             try:
-                if info.visible:
-                    boxes[name] = ObjectBox(tuple(info.position_base_m), tuple(info.size_m),
-                                            info.yaw_rad)
+                box = ObjectBox(tuple(info.position_base_m), tuple(info.size_m), info.yaw_rad)
             except ValueError:   # negative size: that object gets no State clause
-                pass
+                continue
+            (boxes if info.visible else remembered)[name] = box
         with self.lock:
             self.objects = refs
             self.boxes = boxes
+            self.remembered_boxes = remembered
             self.objects_at = time.monotonic()
 
     # -- ROS plumbing per skill -----------------------------------------------------------
@@ -432,6 +434,7 @@ class PlannerNode(Node):
         """The running task's objects as perception shows them now, for the State line."""
         with self.lock:
             objects, boxes = list(self.objects or []), dict(self.boxes)
+            remembered = dict(self.remembered_boxes)
             held = held_object(self.affordance_reasons.values())
         scope = self.scope
         objects = [o for o in objects if scope is None or scope.allows_object(o.name)]
@@ -440,7 +443,7 @@ class PlannerNode(Node):
             # cube", the LM took the green one first, and then preferred `done` (-1.03 vs -1.17)
             order = scope.grounding.named_order()
             objects.sort(key=lambda o: order.index(o.name) if o.name in order else len(order))
-        return describe_scene([(o, boxes.get(o.name)) for o in objects], held)
+        return describe_scene([(o, boxes.get(o.name)) for o in objects], held, remembered)
 
     def run_skill(self, candidate: Candidate, goal_handle) -> StepResult:
         started = time.monotonic()

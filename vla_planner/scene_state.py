@@ -11,7 +11,7 @@ would say `done`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from vla_planner.prompt import ObjectRef
@@ -87,13 +87,16 @@ def held_object(reasons: Iterable[str]) -> str | None:
 
 
 def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox | None]],
-                   held: str | None = None) -> str:
+                   held: str | None = None,
+                   remembered: Mapping[str, ObjectBox] | None = None) -> str:
     """Where each object that is not a container is, in perception's order, joined by "; ".
     An object without a box (out of view) is left out, unless it is the held one: the gripper
-    holds it whatever the camera made of it."""
+    holds it whatever the camera made of it. `remembered`: last boxes of objects out of view,
+    only as what a seen one may rest on (a cube under a stacked one is hidden by it)."""
     containers = [(o, b) for o, b in objects if CONTAINER in o.kinds and b is not None]
-    blocks = [(o, b) for o, b in objects if CONTAINER not in o.kinds and b is not None
-              and o.name != held]
+    remembered = remembered or {}
+    blocks = [(o, b or remembered[o.name]) for o, b in objects if CONTAINER not in o.kinds
+              and o.name != held and (b is not None or o.name in remembered)]
     clauses = []
     for obj, box in objects:
         if CONTAINER in obj.kinds:
