@@ -85,3 +85,11 @@ def test_a_cube_hidden_under_a_stacked_one_still_carries_it():
     assert describe_scene([(CUBE, stacked), (green, None)], remembered={"green_cube": green_box}) \
         == "the red cube is on the green cube"
     assert describe_scene([(CUBE, stacked), (green, None)]) == "the gripper holds the red cube"
+
+
+def test_only_a_block_on_the_table_carries_another():
+    ball = ObjectRef("green_ball", "green ball", "graspable")
+    box = ObjectRef("green_box", "green box", "graspable")
+    in_the_air = [(ball, cube_at(0.4, 0.1, 0.24)), (box, cube_at(0.4, 0.1, 0.20))]
+    assert describe_scene(in_the_air) == ("the gripper holds the green ball; "
+                                          "the gripper holds the green box")

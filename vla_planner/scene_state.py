@@ -95,8 +95,12 @@ def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox | None]],
     only as what a seen one may rest on (a cube under a stacked one is hidden by it)."""
     containers = [(o, b) for o, b in objects if CONTAINER in o.kinds and b is not None]
     remembered = remembered or {}
+    # only a block resting on the table carries another: perception's re-descriptions of a held
+    # cube ("green ball", "green box") hang together in the air, and "the green ball is on the
+    # green box" drew the LM to pick up the ball (eval, two-cube task)
     blocks = [(o, b or remembered[o.name]) for o, b in objects if CONTAINER not in o.kinds
               and o.name != held and (b is not None or o.name in remembered)]
+    blocks = [(o, b) for o, b in blocks if b.bottom_z_m <= RESTING_GAP_M]
     clauses = []
     for obj, box in objects:
         if CONTAINER in obj.kinds:
