@@ -93,3 +93,18 @@ def test_only_a_block_on_the_table_carries_another():
     in_the_air = [(ball, cube_at(0.4, 0.1, 0.24)), (box, cube_at(0.4, 0.1, 0.20))]
     assert describe_scene(in_the_air) == ("the gripper holds the green ball; "
                                           "the gripper holds the green box")
+
+
+def test_a_second_reading_of_the_held_cube_is_not_also_held():
+    """Eval, 'put the red cube and the green cube in the blue bin' at step 4: perception also
+    saw the held green cube as a 'green ball' in the air; 'the gripper holds the green cube; the
+    gripper holds the green ball' made the LM want to pick up the ball, and the task stuck."""
+    green = ObjectRef("green_cube", "green cube", "graspable")
+    ball = ObjectRef("green_ball", "green ball", "graspable")
+    scene = [(CUBE, cube_at(0.42, -0.16, 0.025)), (BIN, BIN_BOX), (green, None),
+             (ball, cube_at(0.40, 0.0, 0.20))]
+    assert describe_scene(scene, held="green_cube") == (
+        "the red cube is in the blue bin; the gripper holds the green cube")
+    # with no held object known from the skills, what is in the air is still said held
+    assert describe_scene(scene) == ("the red cube is in the blue bin; "
+                                     "the gripper holds the green ball")

@@ -108,5 +108,10 @@ def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox | None]],
         if obj.name == held:
             clauses.append(f"the gripper holds the {obj.description}")
         elif box is not None:
-            clauses.append(where_is(obj, box, containers, blocks))
+            clause = where_is(obj, box, containers, blocks)
+            # the gripper holds one thing: another object "held" is perception's second
+            # reading of it ("... holds the green cube; the gripper holds the green ball" made
+            # the LM want to pick up the ball, and `done` beat putting the cube away)
+            if held is None or not clause.startswith("the gripper holds"):
+                clauses.append(clause)
     return "; ".join(clauses)
