@@ -75,6 +75,10 @@ def where_is(obj: ObjectRef, box: ObjectBox,
             return f"the {obj.description} is on the {block.description}"
     if box.bottom_z_m <= RESTING_GAP_M:
         return f"the {obj.description} is on the table"
+    return held_clause(obj)
+
+
+def held_clause(obj: ObjectRef) -> str:
     return f"the gripper holds the {obj.description}"
 
 
@@ -106,12 +110,12 @@ def describe_scene(objects: Sequence[tuple[ObjectRef, ObjectBox | None]],
         if CONTAINER in obj.kinds:
             continue
         if obj.name == held:
-            clauses.append(f"the gripper holds the {obj.description}")
+            clauses.append(held_clause(obj))
         elif box is not None:
             clause = where_is(obj, box, containers, blocks)
             # the gripper holds one thing: another object "held" is perception's second
             # reading of it ("... holds the green cube; the gripper holds the green ball" made
             # the LM want to pick up the ball, and `done` beat putting the cube away)
-            if held is None or not clause.startswith("the gripper holds"):
+            if held is None or clause != held_clause(obj):
                 clauses.append(clause)
     return "; ".join(clauses)
